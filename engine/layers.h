@@ -30,7 +30,10 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
 
 /* ---- conv2d: out (B, OC, OH, OW), inp (B, C, H, W), w (OC, C, K, K), square kernel,
  *      OH = (H + 2*pad - K) / stride + 1, likewise OW. ---- */
+/* 0 when the kernel does not fit the padded input (or stride < 1). */
 int conv2d_out_size(int in, int k, int stride, int pad);
+/* Scratch for forward and backward alike; depends on the shapes and on the number of
+ * processors, not on B or the thread count (threads_init may change after sizing). */
 size_t conv2d_scratch_floats(int B, int C, int H, int W, int OC, int K, int stride, int pad);
 void conv2d_forward(float *out, const float *inp, const float *w, const float *b, int B, int C,
 		    int H, int W, int OC, int K, int stride, int pad, float *scratch);
@@ -38,7 +41,8 @@ void conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const
 		     const float *w, int B, int C, int H, int W, int OC, int K, int stride, int pad,
 		     float *scratch);
 
-/* ---- batch norm over (B, C, HW) (HW = 1 for features): per-channel statistics.
+/* ---- batch norm over (B, C, HW) (HW = 1 for features): per-channel statistics;
+ * gamma and beta may be NULL (1 and 0).
  * training: normalises with the batch statistics, saves mean and rstd (C each) for
  * backward, and updates the running statistics with `momentum` (PyTorch convention:
  * running = (1-momentum)*running + momentum*batch, unbiased variance).
@@ -51,7 +55,7 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
 			const float *inp, const float *gamma, const float *mean,
 			const float *rstd, int B, int C, int HW);
 
-/* ---- elementwise activations over N values ---- */
+/* ---- elementwise activations over N values (forward may run in place, out == inp) ---- */
 void relu_forward(float *out, const float *inp, size_t N);
 /* out is relu's forward output (relu'(x) = out > 0). */
 void relu_backward(float *dinp, const float *dout, const float *out, size_t N);
@@ -72,7 +76,9 @@ void globalavgpool_forward(float *out, const float *inp, int B, int C, int HW);
 void globalavgpool_backward(float *dinp, const float *dout, int B, int C, int HW);
 
 /* ---- dropout (inverted): keeps each value with probability 1-p and scales by 1/(1-p);
- * mask (N) records the multiplier. training == 0 copies inp to out. ---- */
+ * mask (N) records the multiplier. training == 0 copies inp to out. The mask depends
+ * on the state of rng only (not on the thread count); a training call advances rng by
+ * one draw. ---- */
 void dropout_forward(float *out, float *mask, const float *inp, size_t N, float p, int training,
 		     struct rng *rng);
 void dropout_backward(float *dinp, const float *dout, const float *mask, size_t N);
