@@ -8,12 +8,11 @@
 #include <stdint.h>
 
 #include "engine/event.h"
+#include "engine/optim.h" /* enum optim_kind, enum sched_kind */
 
 struct model;
 struct dataset;
 
-enum optim_kind { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMAX, OPTIM_COUNT };
-enum sched_kind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_COUNT };
 enum loss_kind { LOSS_XENT, LOSS_SQHINGE, LOSS_COUNT };
 
 struct train_opts {
