@@ -23,7 +23,7 @@ struct dataset {
 	char *source; /* e.g. "fmnist:train" (owned) */
 	int n, c, h, w;
 	int classes;
-	float *x;   /* (n, c, h, w), values in [0, 1] (owned) */
+	float *x;   /* (n, c, h, w), values in [0, 1] (float HDF5 data: as stored; owned) */
 	int32_t *y; /* (n) (owned) */
 };
 
@@ -40,7 +40,8 @@ void dataset_free(struct dataset *d);
 /*
  * Copies examples idx[0..B) into x (B, c, h, w) and y (B). With augmentation
  * on (pad > 0: random crop after zero padding by pad; flip: random horizontal
- * flip), draws from rng; otherwise rng is unused and may be NULL.
+ * flip), draws from rng; otherwise rng is unused and may be NULL. Every index
+ * must lie in [0, d->n) (asserted).
  */
 void dataset_gather(const struct dataset *d, const int *idx, int B, float *x, int32_t *y,
 		    int pad, int flip, struct rng *rng);
