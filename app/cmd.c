@@ -1,0 +1,140 @@
+/*
+ * cmd: the command and option tables, and what every command shares:
+ * usage lines, error messages, opening the database, run references.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/cmd.h"
+#include "app/table.h"
+#include "db/db.h"
+#include "engine/util.h"
+
+static const struct cmd_entry *const cmd_table[] = {
+	&cmd_train_entry, &cmd_eval_entry, &cmd_ls_entry, &cmd_show_entry, &cmd_help_entry,
+};
+#define CMD_COUNT ((int)(sizeof cmd_table / sizeof cmd_table[0]))
+
+static const struct cmd_option_info cmd_options[] = {
+	{"--db", NULL, "FILE", CMD_OPT_DB,
+	 "the database (default: $QBENCH_DB, else qbench.db in the current directory); "
+	 "models are saved under runs/ beside it"},
+	{"--quiet", "-q", NULL, CMD_OPT_QUIET, "no progress output: only the final result"},
+	{"--json", NULL, NULL, CMD_OPT_JSON, "print the result as JSON on stdout"},
+	{"--force", NULL, NULL, CMD_OPT_FORCE,
+	 "run again even when a run with the same configuration exists (it is replaced)"},
+	{"--version", NULL, NULL, CMD_OPT_VERSION, "print qbench's version and exit"},
+	{"--help", "-h", NULL, CMD_OPT_HELP, "print the command's help and exit"},
+};
+#define CMD_OPTION_COUNT ((int)(sizeof cmd_options / sizeof cmd_options[0]))
+
+int
+cmd_count(void)
+{
+	return CMD_COUNT;
+}
+
+const struct cmd_entry *
+cmd_at(int i)
+{
+	return i >= 0 && i < CMD_COUNT ? cmd_table[i] : NULL;
+}
+
+const struct cmd_entry *
+cmd_find(const char *name)
+{
+	for (int i = 0; i < CMD_COUNT; i++)
+		if (strcmp(cmd_table[i]->name, name) == 0)
+			return cmd_table[i];
+	return NULL;
+}
+
+const char *
+cmd_nearest(const char *name)
+{
+	const char *names[CMD_COUNT];
+	for (int i = 0; i < CMD_COUNT; i++)
+		names[i] = cmd_table[i]->name;
+	return util_nearest(name, names, CMD_COUNT);
+}
+
+int
+cmd_option_count(void)
+{
+	return CMD_OPTION_COUNT;
+}
+
+const struct cmd_option_info *
+cmd_option_at(int i)
+{
+	return i >= 0 && i < CMD_OPTION_COUNT ? &cmd_options[i] : NULL;
+}
+
+void
+cmd_print_usage(FILE *f, const struct cmd_entry *e)
+{
+	fprintf(f, "usage: qbench %s%s%s", e->name, *e->args ? " " : "", e->args);
+	for (int i = 0; i < CMD_OPTION_COUNT; i++) {
+		const struct cmd_option_info *o = &cmd_options[i];
+		if ((e->options & o->flag) && !(o->flag & CMD_OPT_GLOBAL))
+			fprintf(f, " [%s%s%s]", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+	}
+	fputc('\n', f);
+}
+
+void
+cmd_print_overview(FILE *f)
+{
+	fprintf(f, "usage: qbench [--db FILE] COMMAND [ARGS ...] [OPTIONS]\n\ncommands:\n");
+	struct table *t = table_new(3, NULL);
+	for (int i = 0; i < CMD_COUNT; i++) {
+		const struct cmd_entry *e = cmd_table[i];
+		table_add_row(t, (const char *const[]){e->name, e->args, e->summary});
+	}
+	table_print(t, f, "  ");
+	table_free(t);
+	fprintf(f, "\n'qbench help COMMAND' explains a command, 'qbench help keys' the k=v keys.\n");
+}
+
+int
+cmd_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fflush(stdout);
+	fputs("qbench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return code;
+}
+
+int
+cmd_open_db(const struct cmd_ctx *ctx, int create, struct db **out)
+{
+	char *cause = NULL;
+	if (db_open(out, ctx->db_path, create ? DB_OPEN_CREATE : 0, &cause) < 0) {
+		cmd_error(CMD_EXIT_IO, "%s", cause);
+		free(cause);
+		return CMD_EXIT_IO;
+	}
+	return CMD_EXIT_OK;
+}
+
+int
+cmd_parse_run_id(const char *s, long long *id)
+{
+	if (strncmp(s, "run:", 4) == 0)
+		s += 4;
+	if (*s < '0' || *s > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v <= 0)
+		return -1;
+	*id = v;
+	return 0;
+}

@@ -1,0 +1,107 @@
+/*
+ * cmd: the command table. Each subcommand is one `const struct cmd_entry`
+ * (defined in its own app/cmd_<name>.c) with its usage, help and the options
+ * it takes; main() parses the global options, finds the entry and calls it.
+ * `qbench help` and the manual page are generated from this table and the
+ * option table, so they cannot drift from what the program accepts.
+ *
+ * Commands print (results on stdout; progress, warnings and errors on
+ * stderr, errors as "qbench: ...") and return an exit code from enum
+ * cmd_exit; nothing below app/ prints.
+ */
+#ifndef QB_CMD_H
+#define QB_CMD_H
+
+#include <stdio.h>
+
+struct db;
+
+/* Exit codes, as documented in the manual page. */
+enum cmd_exit {
+	CMD_EXIT_OK = 0,     /* success */
+	CMD_EXIT_FAILED = 1, /* the job failed, diverged or was cancelled */
+	CMD_EXIT_USAGE = 2,  /* bad command line */
+	CMD_EXIT_CONFIG = 3, /* bad key, value or spec */
+	CMD_EXIT_IO = 4	     /* a file or the database could not be read or written */
+};
+
+/* Command-line options (bit mask); those a command does not list are refused. */
+enum cmd_option {
+	CMD_OPT_DB = 1,
+	CMD_OPT_QUIET = 2,
+	CMD_OPT_JSON = 4,
+	CMD_OPT_FORCE = 8,
+	CMD_OPT_VERSION = 16,
+	CMD_OPT_HELP = 32
+};
+/* Options every command takes. */
+#define CMD_OPT_GLOBAL (CMD_OPT_DB | CMD_OPT_VERSION | CMD_OPT_HELP)
+
+/* One option (a row of the option table in cmd.c). */
+struct cmd_option_info {
+	const char *name;  /* "--db" */
+	const char *alias; /* "-q", or NULL */
+	const char *arg;   /* "FILE", or NULL for a flag */
+	enum cmd_option flag;
+	const char *help;
+};
+
+/* What main() parsed, handed to every command. */
+struct cmd_ctx {
+	const char *db_path; /* --db, $QBENCH_DB or "qbench.db" */
+	int quiet, json, force;
+	unsigned given;	     /* enum cmd_option bits given on the command line */
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *args;    /* usage after the name: "[k=v ...]" */
+	unsigned options;    /* enum cmd_option bits beyond CMD_OPT_GLOBAL */
+	const char *summary; /* one line, lower case, no full stop */
+	const char *help;    /* paragraphs for `qbench help NAME` and the manual */
+	/* Runs the command on its arguments (options removed); returns enum cmd_exit. */
+	int (*exec)(const struct cmd_ctx *ctx, int argc, char **argv);
+};
+
+extern const struct cmd_entry cmd_train_entry;
+extern const struct cmd_entry cmd_eval_entry;
+extern const struct cmd_entry cmd_ls_entry;
+extern const struct cmd_entry cmd_show_entry;
+extern const struct cmd_entry cmd_help_entry;
+
+/* The command table, in the order help lists it: count and i-th entry. */
+int cmd_count(void);
+const struct cmd_entry *cmd_at(int i);
+/* The entry named name, or NULL. */
+const struct cmd_entry *cmd_find(const char *name);
+/* The command name nearest to an unknown one (NULL when none is close). */
+const char *cmd_nearest(const char *name);
+
+/* The option table: count and i-th row. */
+int cmd_option_count(void);
+const struct cmd_option_info *cmd_option_at(int i);
+
+/* "usage: qbench NAME ARGS [options]" for entry e into f (one line). */
+void cmd_print_usage(FILE *f, const struct cmd_entry *e);
+/* The top-level usage: synopsis and the command list (for `qbench` and `qbench help`). */
+void cmd_print_overview(FILE *f);
+
+/*
+ * Prints "qbench: " and the formatted message to stderr, then returns code
+ * (so a command can `return cmd_error(CMD_EXIT_CONFIG, "%s", cause);`).
+ */
+int cmd_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Opens the database named by ctx (creating it when create is nonzero).
+ * Returns 0, or prints the error and returns CMD_EXIT_IO.
+ */
+int cmd_open_db(const struct cmd_ctx *ctx, int create, struct db **out);
+
+/*
+ * Parses a run reference, "7" or "run:7", into *id (> 0). Returns 0, or -1
+ * when s is neither.
+ */
+int cmd_parse_run_id(const char *s, long long *id);
+
+#endif

@@ -1,0 +1,373 @@
+/*
+ * cmd_show: `qbench show RUN`, everything recorded about one run: its row,
+ * its configuration (params), final results, the per-epoch curve (metrics
+ * pivoted to one row per step) and the per-layer table (layer statistics
+ * pivoted to one row per layer).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app/cmd.h"
+#include "app/json.h"
+#include "app/table.h"
+#include "db/db.h"
+#include "db/runs.h"
+#include "engine/util.h"
+
+/* Everything show prints, read from the database. */
+struct show_data {
+	struct run_info *run;
+	char **keys, **values;
+	int nparams;
+	struct run_values results, metrics, layers;
+};
+
+static void
+show_data_done(struct show_data *d)
+{
+	run_info_free(d->run);
+	run_params_free(d->keys, d->values, d->nparams);
+	run_values_done(&d->results);
+	run_values_done(&d->metrics);
+	run_values_done(&d->layers);
+}
+
+/* The layer a statistic belongs to ("" if none). */
+static const char *
+layer_of(const struct run_value *v)
+{
+	return v->layer ? v->layer : "";
+}
+
+/* Sort rank of a curve column: the usual metrics first, epoch time last. */
+static int
+metric_rank(const char *name)
+{
+	static const char *const order[] = {"train_loss", "train_acc", "test_loss", "test_acc", "lr"};
+	for (int i = 0; i < 5; i++)
+		if (strcmp(name, order[i]) == 0)
+			return i;
+	return strcmp(name, "epoch_time_s") == 0 ? 7 : 6;
+}
+
+/* Sort rank of a layer column: out shape, params, macs, then the rest. */
+static int
+layer_stat_rank(const char *name)
+{
+	static const char *const order[] = {"out_c", "out_h", "out_w", "params", "macs"};
+	for (int i = 0; i < 5; i++)
+		if (strcmp(name, order[i]) == 0)
+			return i;
+	return 5;
+}
+
+/* Distinct names of vals in first-seen order (pointers into vals). */
+static int
+distinct_names(const struct run_values *vals, const char **names, int (*rank)(const char *))
+{
+	int n = 0;
+	for (int i = 0; i < vals->n; i++) {
+		int seen = 0;
+		for (int k = 0; k < n && !seen; k++)
+			seen = strcmp(names[k], vals->v[i].name) == 0;
+		if (!seen)
+			names[n++] = vals->v[i].name;
+	}
+	/* insertion sort by rank, then by name */
+	for (int i = 1; i < n; i++)
+		for (int k = i; k > 0; k--) {
+			int ra = rank(names[k - 1]), rb = rank(names[k]);
+			if (ra < rb || (ra == rb && strcmp(names[k - 1], names[k]) <= 0))
+				break;
+			const char *t = names[k];
+			names[k] = names[k - 1];
+			names[k - 1] = t;
+		}
+	return n;
+}
+
+/* A value as text: accuracies and losses with 4 decimals, integers and large values
+ * without decimals, the rest with 4 significant digits. */
+static void
+format_value(char *buf, size_t n, const char *name, double v)
+{
+	size_t len = strlen(name);
+	if (!isfinite(v))
+		snprintf(buf, n, "-");
+	else if ((len > 4 && !strcmp(name + len - 4, "_acc")) ||
+		 (len > 5 && !strcmp(name + len - 5, "_loss")))
+		snprintf(buf, n, "%.4f", v);
+	else if ((v == floor(v) && fabs(v) < 1e15) || fabs(v) >= 1000)
+		snprintf(buf, n, "%.0f", v);
+	else
+		snprintf(buf, n, "%.4g", v);
+}
+
+static void
+show_row(struct table *t, const char *label, const char *value)
+{
+	if (value)
+		table_add_row(t, (const char *const[]){label, value});
+}
+
+static void
+show_curve(const struct show_data *d)
+{
+	const char **names = xcalloc((size_t)d->metrics.n + 1, sizeof *names);
+	int nn = distinct_names(&d->metrics, names, metric_rank);
+	const char **head = xcalloc((size_t)nn + 1, sizeof *head);
+	char **cells = xcalloc((size_t)nn + 1, sizeof *cells);
+	head[0] = "epoch";
+	for (int k = 0; k < nn; k++)
+		head[k + 1] = names[k];
+	struct table *t = table_new(nn + 1, head);
+	for (int k = 0; k <= nn; k++)
+		table_align_right(t, k);
+	for (int i = 0; i < d->metrics.n;) {
+		int64_t step = d->metrics.v[i].step;
+		for (int k = 0; k <= nn; k++) {
+			free(cells[k]);
+			cells[k] = NULL;
+		}
+		cells[0] = xasprintf("%lld", (long long)step);
+		for (; i < d->metrics.n && d->metrics.v[i].step == step; i++)
+			for (int k = 0; k < nn; k++)
+				if (strcmp(names[k], d->metrics.v[i].name) == 0) {
+					char buf[64];
+					format_value(buf, sizeof buf, names[k], d->metrics.v[i].value);
+					free(cells[k + 1]);
+					cells[k + 1] = xstrdup(buf);
+				}
+		table_add_row(t, (const char *const *)cells);
+	}
+	printf("\nepochs:\n");
+	table_print(t, stdout, "  ");
+	table_free(t);
+	for (int k = 0; k <= nn; k++)
+		free(cells[k]);
+	free(cells);
+	free(head);
+	free(names);
+}
+
+static void
+show_layers(const struct show_data *d)
+{
+	const char **names = xcalloc((size_t)d->layers.n + 1, sizeof *names);
+	int nn = distinct_names(&d->layers, names, layer_stat_rank);
+	/* columns: layer, kind, out, then every statistic but the out_* ones */
+	const char **head = xcalloc((size_t)nn + 3, sizeof *head);
+	int ncol = 0, first_stat;
+	head[ncol++] = "layer";
+	head[ncol++] = "kind";
+	head[ncol++] = "out";
+	first_stat = ncol;
+	for (int k = 0; k < nn; k++)
+		if (strncmp(names[k], "out_", 4) != 0)
+			head[ncol++] = names[k];
+	struct table *t = table_new(ncol, head);
+	for (int k = first_stat; k < ncol; k++)
+		table_align_right(t, k);
+	char **cells = xcalloc((size_t)ncol, sizeof *cells);
+	for (int i = 0; i < d->layers.n;) {
+		const char *layer = layer_of(&d->layers.v[i]);
+		const char *us = strchr(layer, '_');
+		double oc = NAN, oh = NAN, ow = NAN;
+		for (int k = 0; k < ncol; k++) {
+			free(cells[k]);
+			cells[k] = NULL;
+		}
+		cells[0] = xstrdup(layer);
+		cells[1] = xstrdup(us ? us + 1 : "");
+		for (; i < d->layers.n && strcmp(layer_of(&d->layers.v[i]), layer) == 0; i++) {
+			const struct run_value *v = &d->layers.v[i];
+			if (!strcmp(v->name, "out_c"))
+				oc = v->value;
+			else if (!strcmp(v->name, "out_h"))
+				oh = v->value;
+			else if (!strcmp(v->name, "out_w"))
+				ow = v->value;
+			for (int k = first_stat; k < ncol; k++)
+				if (strcmp(head[k], v->name) == 0) {
+					char buf[64];
+					format_value(buf, sizeof buf, v->name, v->value);
+					free(cells[k]);
+					cells[k] = xstrdup(buf);
+				}
+		}
+		if (isfinite(oc) && oh == 1 && ow == 1)
+			cells[2] = xasprintf("%.0f", oc);
+		else if (isfinite(oc) && isfinite(oh) && isfinite(ow))
+			cells[2] = xasprintf("%.0fx%.0fx%.0f", oc, oh, ow);
+		table_add_row(t, (const char *const *)cells);
+	}
+	printf("\nlayers:\n");
+	table_print(t, stdout, "  ");
+	table_free(t);
+	for (int k = 0; k < ncol; k++)
+		free(cells[k]);
+	free(cells);
+	free(head);
+	free(names);
+}
+
+static void
+show_text(const struct show_data *d)
+{
+	const struct run_info *r = d->run;
+	char buf[64];
+	const char *job = NULL;
+	for (int i = 0; i < d->nparams; i++)
+		if (strcmp(d->keys[i], "job") == 0)
+			job = d->values[i];
+	printf("run %lld: %s\n", (long long)r->id, run_status_name(r->status));
+	struct table *t = table_new(2, NULL);
+	show_row(t, "job", job);
+	show_row(t, "key", r->key);
+	if (r->parent_run_id) {
+		snprintf(buf, sizeof buf, "run:%lld", (long long)r->parent_run_id);
+		show_row(t, "parent", buf);
+	}
+	show_row(t, "model file", r->model_path);
+	show_row(t, "created", r->created_at);
+	show_row(t, "started", r->started_at);
+	show_row(t, "finished", r->finished_at);
+	show_row(t, "worker", r->worker);
+	snprintf(buf, sizeof buf, "%d", r->attempts);
+	show_row(t, "attempts", buf);
+	show_row(t, "error", r->error);
+	table_print(t, stdout, "  ");
+	table_free(t);
+
+	printf("\nconfig:\n");
+	t = table_new(2, NULL);
+	for (int i = 0; i < d->nparams; i++)
+		table_add_row(t, (const char *const[]){d->keys[i], d->values[i]});
+	table_print(t, stdout, "  ");
+	table_free(t);
+
+	if (d->results.n > 0) {
+		printf("\nresults:\n");
+		t = table_new(2, NULL);
+		table_align_right(t, 1);
+		for (int i = 0; i < d->results.n; i++) {
+			format_value(buf, sizeof buf, d->results.v[i].name, d->results.v[i].value);
+			table_add_row(t, (const char *const[]){d->results.v[i].name, buf});
+		}
+		table_print(t, stdout, "  ");
+		table_free(t);
+	}
+	if (d->metrics.n > 0)
+		show_curve(d);
+	if (d->layers.n > 0)
+		show_layers(d);
+}
+
+static void
+show_json(const struct show_data *d)
+{
+	const struct run_info *r = d->run;
+	struct json js;
+	json_begin(&js, stdout);
+	json_object(&js, NULL);
+	json_int(&js, "id", r->id);
+	json_string(&js, "status", run_status_name(r->status));
+	json_string(&js, "key", r->key);
+	json_raw(&js, "config", r->config);
+	if (r->parent_run_id)
+		json_int(&js, "parent_run_id", r->parent_run_id);
+	else
+		json_null(&js, "parent_run_id");
+	if (r->sweep_id)
+		json_int(&js, "sweep_id", r->sweep_id);
+	else
+		json_null(&js, "sweep_id");
+	json_string(&js, "model_path", r->model_path);
+	json_string(&js, "created_at", r->created_at);
+	json_string(&js, "started_at", r->started_at);
+	json_string(&js, "finished_at", r->finished_at);
+	json_string(&js, "worker", r->worker);
+	json_int(&js, "attempts", r->attempts);
+	json_string(&js, "error", r->error);
+	json_object(&js, "results");
+	for (int i = 0; i < d->results.n; i++)
+		json_number(&js, d->results.v[i].name, d->results.v[i].value);
+	json_object_end(&js);
+	json_array(&js, "metrics");
+	for (int i = 0; i < d->metrics.n;) {
+		int64_t step = d->metrics.v[i].step;
+		json_object(&js, NULL);
+		json_int(&js, "step", step);
+		for (; i < d->metrics.n && d->metrics.v[i].step == step; i++)
+			json_number(&js, d->metrics.v[i].name, d->metrics.v[i].value);
+		json_object_end(&js);
+	}
+	json_array_end(&js);
+	json_array(&js, "layers");
+	for (int i = 0; i < d->layers.n;) {
+		const char *layer = layer_of(&d->layers.v[i]);
+		json_object(&js, NULL);
+		json_string(&js, "layer", layer);
+		for (; i < d->layers.n && strcmp(layer_of(&d->layers.v[i]), layer) == 0; i++)
+			json_number(&js, d->layers.v[i].name, d->layers.v[i].value);
+		json_object_end(&js);
+	}
+	json_array_end(&js);
+	json_object_end(&js);
+	json_end(&js);
+}
+
+static int
+show_exec(const struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct db *db = NULL;
+	struct show_data d;
+	char *cause = NULL;
+	long long id;
+	int ret;
+	memset(&d, 0, sizeof d);
+	if (argc != 1) {
+		cmd_print_usage(stderr, &cmd_show_entry);
+		return CMD_EXIT_USAGE;
+	}
+	if (cmd_parse_run_id(argv[0], &id) < 0)
+		return cmd_error(CMD_EXIT_USAGE, "expected a run number (7 or run:7), got '%s'",
+				 argv[0]);
+	if ((ret = cmd_open_db(ctx, 0, &db)) != CMD_EXIT_OK)
+		return ret;
+	if (runs_get(db, id, &d.run, &cause) < 0) {
+		/* a missing run is a bad reference (3); anything else a database error (4) */
+		ret = cmd_error(strncmp(cause, "no run ", 7) == 0 ? CMD_EXIT_CONFIG : CMD_EXIT_IO, "%s",
+				cause);
+		goto out;
+	}
+	if (runs_get_params(db, id, &d.keys, &d.values, &d.nparams, &cause) < 0 ||
+	    runs_get_results(db, id, &d.results, &cause) < 0 ||
+	    runs_get_metrics(db, id, &d.metrics, &cause) < 0 ||
+	    runs_get_layers(db, id, &d.layers, &cause) < 0) {
+		ret = cmd_error(CMD_EXIT_IO, "%s", cause);
+		goto out;
+	}
+	if (ctx->json)
+		show_json(&d);
+	else
+		show_text(&d);
+out:
+	show_data_done(&d);
+	db_close(db);
+	free(cause);
+	return ret;
+}
+
+const struct cmd_entry cmd_show_entry = {
+	.name = "show",
+	.args = "RUN",
+	.options = CMD_OPT_JSON,
+	.summary = "one run: config, results, curve, layers",
+	.help = "Shows one run (RUN is its id, 7 or run:7): status and timings (UTC), the full "
+		"configuration, the final results, the per-epoch curve (loss, accuracy, learning "
+		"rate, epoch time) and the per-layer table (output shape, parameters, MACs per "
+		"example).",
+	.exec = show_exec,
+};

@@ -1,0 +1,631 @@
+/*
+ * config: the key table and configurations over it.
+ *
+ * The table below is the vocabulary: adding a key is adding a row (and, if
+ * the engine reads it, a line in config_to_train_opts()). Every value is kept
+ * as canonical text, so printing, JSON, params rows and hashing all agree:
+ *   int    decimal, no sign for positives, no leading zeros ("10")
+ *   float  the shortest %g text that reads back as the same double ("0.1", "1e-05")
+ *   bool   "true" or "false" (accepted: true/false, 1/0, yes/no, on/off)
+ *   enum   one of the listed values
+ *   string as given, after the key's validator accepted it
+ * Number parsing and printing assume the C locale's decimal point (qbench
+ * never changes LC_NUMERIC).
+ */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/model.h"
+#include "engine/train.h"
+#include "engine/util.h"
+#include "experiments/config.h"
+
+#define CONFIG_ENGINE_VERSION "qbench-engine " PACKAGE_VERSION
+
+static const char *const job_values[] = {"train", "eval", NULL};
+static const char *const optim_values[] = {"sgd", "adam", "adamax", NULL};
+static const char *const sched_values[] = {"constant", "step", "cosine", NULL};
+static const char *const loss_values[] = {"xent", "sqhinge", NULL};
+
+static int check_model(const char *value, char **cause);
+static int check_dataset(const char *value, char **cause);
+
+#define T CONFIG_JOB_TRAIN
+#define E CONFIG_JOB_EVAL
+
+static const struct config_key config_keys[] = {
+	{"job", CONFIG_ENUM, "train", 0, 0, 0, job_values, T | E, NULL,
+	 "what to run: train a model, or eval(uate) a trained one (set by the command)", NULL},
+	{"model", CONFIG_STRING, "mlp", 0, 0, 0, NULL, T | E, "ZOO, FILE.h5 or run:ID",
+	 "a zoo architecture (mlp, lenet5, cnn, resnet20) trained from scratch, a model file, "
+	 "or run:ID for the model a run saved (train then fine-tunes it)",
+	 check_model},
+	{"dataset", CONFIG_STRING, "fmnist", 0, 0, 0, NULL, T | E, "fmnist, idx:DIR or h5:FILE",
+	 "fmnist (Fashion-MNIST), idx:DIR (MNIST-format IDX files in DIR) or h5:FILE",
+	 check_dataset},
+	{"epochs", CONFIG_INT, "10", 1, 10000, 0, NULL, T, NULL, "training epochs", NULL},
+	{"batch", CONFIG_INT, "128", 1, 65536, 0, NULL, T, NULL, "training batch size", NULL},
+	{"lr", CONFIG_FLOAT, "0.05", 0, 10, CONFIG_OPEN_MIN, NULL, T, NULL,
+	 "peak learning rate", NULL},
+	{"optim", CONFIG_ENUM, "sgd", 0, 0, 0, optim_values, T, NULL,
+	 "optimizer: SGD (with momentum), Adam or AdaMax", NULL},
+	{"momentum", CONFIG_FLOAT, "0.9", 0, 1, CONFIG_OPEN_MAX, NULL, T, NULL,
+	 "optim=sgd: momentum", NULL},
+	{"nesterov", CONFIG_BOOL, "true", 0, 0, 0, NULL, T, NULL,
+	 "optim=sgd: Nesterov momentum", NULL},
+	{"wd", CONFIG_FLOAT, "0.0005", 0, 1, 0, NULL, T, NULL,
+	 "weight decay (L2) on conv and linear weights (not on biases or batch norm)", NULL},
+	{"sched", CONFIG_ENUM, "cosine", 0, 0, 0, sched_values, T, NULL,
+	 "learning-rate schedule after warm-up: constant; step (times step.gamma every "
+	 "step.size epochs); cosine (down to 0 at the last epoch)",
+	 NULL},
+	{"warmup", CONFIG_FLOAT, "0", 0, 1000, 0, NULL, T, NULL,
+	 "epochs of linear learning-rate warm-up (may be fractional)", NULL},
+	{"step.size", CONFIG_INT, "10", 1, 10000, 0, NULL, T, NULL,
+	 "sched=step: epochs between decays", NULL},
+	{"step.gamma", CONFIG_FLOAT, "0.1", 0, 1, CONFIG_OPEN_MIN, NULL, T, NULL,
+	 "sched=step: decay factor", NULL},
+	{"loss", CONFIG_ENUM, "xent", 0, 0, 0, loss_values, T | E, NULL,
+	 "softmax cross-entropy, or squared hinge (as in BinaryNet)", NULL},
+	{"aug.pad", CONFIG_INT, "0", 0, 16, 0, NULL, T, NULL,
+	 "augmentation: random crop after zero padding by this many pixels (0 = off)", NULL},
+	{"aug.flip", CONFIG_BOOL, "false", 0, 0, 0, NULL, T, NULL,
+	 "augmentation: random horizontal flip", NULL},
+	{"seed", CONFIG_INT, "1", 0, 4294967295.0, 0, NULL, T, NULL,
+	 "seed of initialisation, shuffling, augmentation and dropout", NULL},
+	{"threads", CONFIG_INT, "0", 0, 1024, 0, NULL, T | E, NULL,
+	 "threads (0 = one per core); a seed and a thread count give bit-identical results",
+	 NULL},
+	{"train.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T, NULL,
+	 "use only the first N training examples (0 = all)", NULL},
+	{"test.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | E, NULL,
+	 "use only the first N test examples (0 = all)", NULL},
+	{"eval.batch", CONFIG_INT, "256", 1, 65536, 0, NULL, E, NULL, "evaluation batch size",
+	 NULL},
+};
+
+#undef T
+#undef E
+
+#define CONFIG_NKEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
+
+/* The enum keys line up with the engine's enums. */
+_Static_assert(sizeof optim_values / sizeof optim_values[0] == OPTIM_COUNT + 1, "optim values");
+_Static_assert(sizeof sched_values / sizeof sched_values[0] == SCHED_COUNT + 1, "sched values");
+_Static_assert(sizeof loss_values / sizeof loss_values[0] == LOSS_COUNT + 1, "loss values");
+
+struct config_value {
+	char *text; /* canonical text (owned) */
+	double num; /* CONFIG_INT, CONFIG_FLOAT, CONFIG_BOOL: the value */
+	int set;    /* given by config_set */
+};
+
+struct config {
+	struct config_value v[CONFIG_NKEYS];
+};
+
+int
+config_key_count(void)
+{
+	return CONFIG_NKEYS;
+}
+
+const struct config_key *
+config_key_at(int i)
+{
+	assert(i >= 0 && i < CONFIG_NKEYS);
+	return &config_keys[i];
+}
+
+static int
+config_key_index(const char *name)
+{
+	for (int i = 0; i < CONFIG_NKEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+const struct config_key *
+config_key_find(const char *name)
+{
+	int i = config_key_index(name);
+	return i < 0 ? NULL : &config_keys[i];
+}
+
+const char *
+config_nearest_key(const char *name)
+{
+	const char *names[CONFIG_NKEYS];
+	for (int i = 0; i < CONFIG_NKEYS; i++)
+		names[i] = config_keys[i].name;
+	return util_nearest(name, names, CONFIG_NKEYS);
+}
+
+const char *
+config_engine_version(void)
+{
+	return CONFIG_ENGINE_VERSION;
+}
+
+void
+config_format_double(char *buf, size_t n, double v)
+{
+	if (v == 0) {
+		snprintf(buf, n, "0");
+		return;
+	}
+	int prec = 1;
+	for (; prec < 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	char e[40];
+	snprintf(e, sizeof e, "%.*e", prec - 1, v);
+	const char *x = strchr(e, 'e');
+	int exp10 = x ? atoi(x + 1) : 0;
+	snprintf(buf, n, "%.*g", exp10 >= prec && exp10 < 17 ? exp10 + 1 : prec, v);
+}
+
+/* "a, b or c" of a NULL-terminated list (malloc'd). */
+static char *
+join_values(const char *const *values)
+{
+	char *s = xstrdup("");
+	for (int i = 0; values[i]; i++) {
+		const char *sep = i == 0 ? "" : values[i + 1] ? ", " : " or ";
+		char *t = xasprintf("%s%s%s", s, sep, values[i]);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+char *
+config_key_allowed(const struct config_key *k)
+{
+	char lo[32], hi[32];
+	config_format_double(lo, sizeof lo, k->min);
+	config_format_double(hi, sizeof hi, k->max);
+	switch (k->type) {
+	case CONFIG_INT:
+		if (k->max >= 2147483647.0)
+			return xasprintf("an integer >= %s", lo);
+		return xasprintf("an integer in %s..%s", lo, hi);
+	case CONFIG_FLOAT:
+		return xasprintf("a number in %c%s, %s%c", k->open & CONFIG_OPEN_MIN ? '(' : '[', lo,
+				 hi, k->open & CONFIG_OPEN_MAX ? ')' : ']');
+	case CONFIG_BOOL:
+		return xstrdup("true or false");
+	case CONFIG_ENUM:
+		return join_values(k->values);
+	case CONFIG_STRING:
+		return xstrdup(k->values_help ? k->values_help : "any text");
+	}
+	return xstrdup("?");
+}
+
+static int
+check_model(const char *value, char **cause)
+{
+	const char *const *arch = model_arch_names();
+	size_t narch = 0;
+	for (; arch[narch]; narch++)
+		if (strcmp(arch[narch], value) == 0)
+			return 0;
+	if (strncmp(value, "run:", 4) == 0) {
+		const char *p = value + 4;
+		char *end;
+		errno = 0;
+		long long id = isdigit((unsigned char)*p) ? strtoll(p, &end, 10) : 0;
+		if (id > 0 && errno == 0 && *end == '\0')
+			return 0;
+		return err_set(cause, "run:ID needs a run number, as in run:7");
+	}
+	size_t n = strlen(value);
+	struct stat st;
+	if ((n > 3 && strcmp(value + n - 3, ".h5") == 0) ||
+	    (stat(value, &st) == 0 && S_ISREG(st.st_mode)))
+		return 0;
+	char *list = join_values(arch);
+	const char *near = util_nearest(value, arch, narch);
+	if (near)
+		err_set(cause, "expected a zoo model (%s), FILE.h5 or run:ID (did you mean '%s'?)",
+			list, near);
+	else
+		err_set(cause, "expected a zoo model (%s), FILE.h5 or run:ID", list);
+	free(list);
+	return -1;
+}
+
+static int
+check_dataset(const char *value, char **cause)
+{
+	if (strcmp(value, "fmnist") == 0 || (strncmp(value, "idx:", 4) == 0 && value[4]) ||
+	    (strncmp(value, "h5:", 3) == 0 && value[3]))
+		return 0;
+	const char *const names[] = {"fmnist"};
+	const char *near = util_nearest(value, names, 1);
+	if (near)
+		return err_set(cause, "expected fmnist, idx:DIR or h5:FILE (did you mean '%s'?)",
+			       near);
+	return err_set(cause, "expected fmnist, idx:DIR or h5:FILE");
+}
+
+/*
+ * Parses value for key k into canonical text (*text, malloc'd) and number
+ * (*num). Returns 0, or -1 with the full "bad value" message in *cause.
+ */
+static int
+config_parse(const struct config_key *k, const char *value, char **text, double *num,
+	     char **cause)
+{
+	char *end = NULL;
+	char buf[40];
+	*num = 0;
+	switch (k->type) {
+	case CONFIG_INT: {
+		errno = 0;
+		long long v = 0;
+		if (*value && !isspace((unsigned char)*value))
+			v = strtoll(value, &end, 10);
+		if (!end || end == value || *end || errno || (double)v < k->min || (double)v > k->max)
+			break;
+		*num = (double)v;
+		*text = xasprintf("%lld", v);
+		return 0;
+	}
+	case CONFIG_FLOAT: {
+		double v = 0;
+		if (*value && !isspace((unsigned char)*value))
+			v = strtod(value, &end);
+		if (!end || end == value || *end || !isfinite(v) || v < k->min || v > k->max ||
+		    (v == k->min && (k->open & CONFIG_OPEN_MIN)) ||
+		    (v == k->max && (k->open & CONFIG_OPEN_MAX)))
+			break;
+		if (v == 0)
+			v = 0; /* no "-0" */
+		config_format_double(buf, sizeof buf, v);
+		*num = v;
+		*text = xstrdup(buf);
+		return 0;
+	}
+	case CONFIG_BOOL: {
+		static const char *const yes[] = {"true", "1", "yes", "on"};
+		static const char *const no[] = {"false", "0", "no", "off"};
+		for (int i = 0; i < 4; i++)
+			if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+				*num = strcmp(value, yes[i]) == 0;
+				*text = xstrdup(*num ? "true" : "false");
+				return 0;
+			}
+		break;
+	}
+	case CONFIG_ENUM: {
+		size_t n = 0;
+		for (; k->values[n]; n++)
+			if (strcmp(k->values[n], value) == 0) {
+				*num = (double)n;
+				*text = xstrdup(value);
+				return 0;
+			}
+		const char *near = util_nearest(value, k->values, n);
+		char *list = join_values(k->values);
+		if (near)
+			err_set(cause, "bad value '%s' for %s: expected %s (did you mean '%s'?)", value,
+				k->name, list, near);
+		else
+			err_set(cause, "bad value '%s' for %s: expected %s", value, k->name, list);
+		free(list);
+		return -1;
+	}
+	case CONFIG_STRING: {
+		char *why = NULL;
+		if (!*value) {
+			why = config_key_allowed(k);
+			err_set(cause, "bad value '' for %s: expected %s", k->name, why);
+			free(why);
+			return -1;
+		}
+		if (k->check && k->check(value, &why) < 0) {
+			err_set(cause, "bad value '%s' for %s: %s", value, k->name, why);
+			free(why);
+			return -1;
+		}
+		*text = xstrdup(value);
+		return 0;
+	}
+	}
+	char *allowed = config_key_allowed(k);
+	err_set(cause, "bad value '%s' for %s: expected %s", value, k->name, allowed);
+	free(allowed);
+	return -1;
+}
+
+struct config *
+config_new(void)
+{
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		char *why = NULL;
+		/* The defaults are valid by construction (checked by the tests). */
+		if (k->type == CONFIG_STRING) {
+			cfg->v[i].text = xstrdup(k->def);
+		} else if (config_parse(k, k->def, &cfg->v[i].text, &cfg->v[i].num, &why) < 0) {
+			assert(!"invalid default in the key table");
+			free(why);
+			cfg->v[i].text = xstrdup(k->def);
+		}
+	}
+	return cfg;
+}
+
+struct config *
+config_dup(const struct config *cfg)
+{
+	struct config *c = xcalloc(1, sizeof *c);
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		c->v[i] = cfg->v[i];
+		c->v[i].text = xstrdup(cfg->v[i].text);
+	}
+	return c;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (int i = 0; i < CONFIG_NKEYS; i++)
+		free(cfg->v[i].text);
+	free(cfg);
+}
+
+/* The index of key, or -1 with the "unknown key" message. */
+static int
+config_lookup(const char *key, char **cause)
+{
+	int i = config_key_index(key);
+	if (i >= 0)
+		return i;
+	const char *near = config_nearest_key(key);
+	if (near)
+		return err_set(cause, "unknown key '%s' (did you mean '%s'?)", key, near);
+	return err_set(cause, "unknown key '%s'", key);
+}
+
+int
+config_set_value(struct config *cfg, const char *key, const char *value, char **cause)
+{
+	int i = config_lookup(key, cause);
+	if (i < 0)
+		return -1;
+	char *text = NULL;
+	double num;
+	if (config_parse(&config_keys[i], value, &text, &num, cause) < 0)
+		return -1;
+	free(cfg->v[i].text);
+	cfg->v[i].text = text;
+	cfg->v[i].num = num;
+	cfg->v[i].set = 1;
+	return 0;
+}
+
+int
+config_set(struct config *cfg, const char *kv, char **cause)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return err_set(cause, "expected key=value, got '%s'", kv);
+	char *key = xasprintf("%.*s", (int)(eq - kv), kv);
+	int ret = config_set_value(cfg, key, eq + 1, cause);
+	free(key);
+	return ret;
+}
+
+int
+config_canonical(const char *key, const char *value, char **out, char **cause)
+{
+	int i = config_lookup(key, cause);
+	double num;
+	*out = NULL;
+	if (i < 0)
+		return -1;
+	return config_parse(&config_keys[i], value, out, &num, cause);
+}
+
+static unsigned
+config_job(const struct config *cfg)
+{
+	int i = config_key_index("job");
+	return strcmp(cfg->v[i].text, "eval") == 0 ? CONFIG_JOB_EVAL : CONFIG_JOB_TRAIN;
+}
+
+int
+config_applies(const struct config *cfg, const struct config_key *k)
+{
+	return (k->jobs & config_job(cfg)) != 0;
+}
+
+int
+config_check(const struct config *cfg, char **cause)
+{
+	const char *job = config_get(cfg, "job");
+	for (int i = 0; i < CONFIG_NKEYS; i++)
+		if (cfg->v[i].set && !config_applies(cfg, &config_keys[i]))
+			return err_set(cause, "key '%s' does not apply to job=%s", config_keys[i].name,
+				       job);
+	const char *model = config_get(cfg, "model");
+	if (config_job(cfg) == CONFIG_JOB_EVAL) {
+		for (const char *const *a = model_arch_names(); *a; a++)
+			if (strcmp(*a, model) == 0)
+				return err_set(cause,
+					       "job=eval needs a trained model: model=FILE.h5 or "
+					       "model=run:ID, not the untrained zoo model '%s'",
+					       model);
+	}
+	return 0;
+}
+
+static int
+config_index_checked(const char *key)
+{
+	int i = config_key_index(key);
+	assert(i >= 0 && "key not in the table");
+	return i < 0 ? 0 : i;
+}
+
+const char *
+config_get(const struct config *cfg, const char *key)
+{
+	return cfg->v[config_index_checked(key)].text;
+}
+
+long long
+config_get_int(const struct config *cfg, const char *key)
+{
+	return (long long)cfg->v[config_index_checked(key)].num;
+}
+
+double
+config_get_float(const struct config *cfg, const char *key)
+{
+	return cfg->v[config_index_checked(key)].num;
+}
+
+int
+config_get_bool(const struct config *cfg, const char *key)
+{
+	return cfg->v[config_index_checked(key)].num != 0;
+}
+
+int
+config_is_set(const struct config *cfg, const char *key)
+{
+	return cfg->v[config_index_checked(key)].set;
+}
+
+static int
+cmp_key_names(const void *a, const void *b)
+{
+	return strcmp(config_keys[*(const int *)a].name, config_keys[*(const int *)b].name);
+}
+
+/* Appends s to the growing buffer *buf (length *len, capacity *cap). */
+static void
+buf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		while (*len + n + 1 > *cap)
+			*cap = *cap ? 2 * *cap : 256;
+		*buf = xrealloc(*buf, *cap);
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/* Appends s as a JSON string literal. */
+static void
+buf_add_json_string(char **buf, size_t *len, size_t *cap, const char *s)
+{
+	buf_add(buf, len, cap, "\"", 1);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		char esc[8];
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			buf_add(buf, len, cap, esc, 2);
+		} else if (*p < 0x20) {
+			snprintf(esc, sizeof esc, "\\u%04x", *p);
+			buf_add(buf, len, cap, esc, 6);
+		} else {
+			buf_add(buf, len, cap, (const char *)p, 1);
+		}
+	}
+	buf_add(buf, len, cap, "\"", 1);
+}
+
+char *
+config_json(const struct config *cfg)
+{
+	int order[CONFIG_NKEYS];
+	for (int i = 0; i < CONFIG_NKEYS; i++)
+		order[i] = i;
+	qsort(order, CONFIG_NKEYS, sizeof order[0], cmp_key_names);
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int first = 1;
+	buf_add(&buf, &len, &cap, "{", 1);
+	for (int j = 0; j < CONFIG_NKEYS; j++) {
+		int i = order[j];
+		const struct config_key *k = &config_keys[i];
+		if (!config_applies(cfg, k))
+			continue;
+		if (!first)
+			buf_add(&buf, &len, &cap, ",", 1);
+		first = 0;
+		buf_add_json_string(&buf, &len, &cap, k->name);
+		buf_add(&buf, &len, &cap, ":", 1);
+		const char *t = cfg->v[i].text;
+		if (k->type == CONFIG_ENUM || k->type == CONFIG_STRING)
+			buf_add_json_string(&buf, &len, &cap, t);
+		else
+			buf_add(&buf, &len, &cap, t, strlen(t));
+	}
+	buf_add(&buf, &len, &cap, "}", 1);
+	return buf;
+}
+
+/* 64-bit FNV-1a (Fowler, Noll, Vo), continuing from h. */
+static uint64_t
+fnv1a(uint64_t h, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		h ^= *p;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+void
+config_hash(const struct config *cfg, char out[CONFIG_HASH_LEN + 1])
+{
+	char *json = config_json(cfg);
+	uint64_t h = 0xcbf29ce484222325ULL;
+	h = fnv1a(h, json);
+	h = fnv1a(h, "\n");
+	h = fnv1a(h, CONFIG_ENGINE_VERSION);
+	snprintf(out, CONFIG_HASH_LEN + 1, "%016llx", (unsigned long long)h);
+	free(json);
+}
+
+void
+config_to_train_opts(const struct config *cfg, struct train_opts *o)
+{
+	train_opts_default(o);
+	o->epochs = (int)config_get_int(cfg, "epochs");
+	o->batch = (int)config_get_int(cfg, "batch");
+	o->lr = config_get_float(cfg, "lr");
+	o->optim = (enum optim_kind)config_get_int(cfg, "optim");
+	o->momentum = config_get_float(cfg, "momentum");
+	o->nesterov = config_get_bool(cfg, "nesterov");
+	o->wd = config_get_float(cfg, "wd");
+	o->sched = (enum sched_kind)config_get_int(cfg, "sched");
+	o->warmup = config_get_float(cfg, "warmup");
+	o->step_size = (int)config_get_int(cfg, "step.size");
+	o->step_gamma = config_get_float(cfg, "step.gamma");
+	o->loss = (enum loss_kind)config_get_int(cfg, "loss");
+	o->aug_pad = (int)config_get_int(cfg, "aug.pad");
+	o->aug_flip = config_get_bool(cfg, "aug.flip");
+	o->seed = (uint64_t)config_get_int(cfg, "seed");
+}
