@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
 
 #include "tests/unit/tap.h"
 
 static int tap_count;
 static int tap_failed;
+static char tap_tmp[4096];
 
 static int
 report(int cond, const char *fmt, va_list ap)
@@ -144,10 +147,21 @@ tap_skip(const char *reason, const char *fmt, ...)
 	fflush(stdout);
 }
 
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 int
 tap_done(void)
 {
 	printf("1..%d\n", tap_count);
+	if (tap_tmp[0] && !tap_failed)
+		nftw(tap_tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return tap_failed ? 1 : 0;
 }
 
@@ -163,14 +177,13 @@ tap_srcpath(const char *rel)
 const char *
 tap_tmpdir(void)
 {
-	static char buf[4096];
-	if (!buf[0]) {
+	if (!tap_tmp[0]) {
 		const char *t = getenv("TMPDIR");
-		snprintf(buf, sizeof buf, "%s/qbench-test-XXXXXX", t && *t ? t : "/tmp");
-		if (!mkdtemp(buf)) {
+		snprintf(tap_tmp, sizeof tap_tmp, "%s/qbench-test-XXXXXX", t && *t ? t : "/tmp");
+		if (!mkdtemp(tap_tmp)) {
 			perror("mkdtemp");
 			exit(99);
 		}
 	}
-	return buf;
+	return tap_tmp;
 }

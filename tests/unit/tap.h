@@ -28,12 +28,13 @@ int tap_same_floats(const float *got, const float *want, size_t n, const char *f
 	__attribute__((format(printf, 4, 5)));
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tap_skip(const char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints the plan "1..N"; returns 0 when every check passed, else 1. */
+/* Prints the plan "1..N"; returns 0 when every check passed, else 1. When every
+ * check passed it also removes the tap_tmpdir() folder (kept on failure, to look at). */
 int tap_done(void);
 
 /* Path of a file in the source tree (QB_SRCDIR, or "." when unset); static buffer. */
 const char *tap_srcpath(const char *rel);
-/* A fresh temporary directory for this test (removed by nothing: lives under TMPDIR). */
+/* A fresh temporary directory for this test, under TMPDIR (see tap_done). */
 const char *tap_tmpdir(void);
 
 #endif

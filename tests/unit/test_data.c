@@ -6,7 +6,6 @@
  * are skipped otherwise; every other file is written by this test into its
  * temporary folder.
  */
-#include <ftw.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -1012,22 +1011,6 @@ h5_open_ids(void)
 	return (long)H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Removes this test's temporary folder (kept when a check failed, for inspection). */
-static void
-remove_tmpdir(void)
-{
-	nftw(tap_tmpdir(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 int
 main(void)
 {
@@ -1043,8 +1026,5 @@ main(void)
 	test_h5_bad();
 	test_augment();
 	tap_eq_int(h5_open_ids(), ids, "every HDF5 identifier was closed");
-	int status = tap_done();
-	if (status == 0)
-		remove_tmpdir();
-	return status;
+	return tap_done();
 }

@@ -5,7 +5,6 @@
  * them (when $PYTHON3 has h5py and numpy; skipped otherwise).
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -634,22 +633,6 @@ h5_open_ids(void)
 	return (long)H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
 }
 
-static int
-remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Removes this test's temporary folder (kept when a check failed, for inspection). */
-static void
-remove_tmpdir(void)
-{
-	nftw(tap_tmpdir(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 int
 main(void)
 {
@@ -661,8 +644,5 @@ main(void)
 	test_load_errors();
 	test_h5py();
 	tap_eq_int(h5_open_ids(), ids, "every HDF5 identifier was closed");
-	int status = tap_done();
-	if (status == 0)
-		remove_tmpdir();
-	return status;
+	return tap_done();
 }
