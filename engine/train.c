@@ -46,7 +46,7 @@ train_opts_default(struct train_opts *o)
 	o->beta1 = 0.9;
 	o->beta2 = 0.999;
 	o->sched = SCHED_COSINE;
-	o->warmup = 0;
+	o->warmup = 1;
 	o->step_size = 10;
 	o->step_gamma = 0.1;
 	o->loss = LOSS_XENT;

@@ -66,8 +66,8 @@ static const struct config_key config_keys[] = {
 	 "learning-rate schedule after warm-up: constant; step (times step.gamma every "
 	 "step.size epochs); cosine (down to 0 at the last epoch)",
 	 NULL},
-	{"warmup", CONFIG_FLOAT, "0", 0, 1000, 0, NULL, T, NULL,
-	 "epochs of linear learning-rate warm-up (may be fractional)", NULL},
+	{"warmup", CONFIG_FLOAT, "1", 0, 1000, 0, NULL, T, NULL,
+	 "epochs of linear learning-rate warm-up (may be fractional; at most epochs)", NULL},
 	{"step.size", CONFIG_INT, "10", 1, 10000, 0, NULL, T, NULL,
 	 "sched=step: epochs between decays", NULL},
 	{"step.gamma", CONFIG_FLOAT, "0.1", 0, 1, CONFIG_OPEN_MIN, NULL, T, NULL,

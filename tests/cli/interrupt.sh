@@ -5,7 +5,7 @@
 no_fmnist && skip_all "Fashion-MNIST is not installed"
 
 NUMBERS=1
-golden interrupt-diverged 1 train model=mlp epochs=3 train.n=1000 test.n=100 lr=10 momentum=0.99 threads=2 --quiet
+golden interrupt-diverged 1 train model=mlp epochs=3 train.n=1000 test.n=100 lr=10 momentum=0.99 warmup=0 threads=2 --quiet
 
 # A long run, interrupted once its first epoch is recorded.
 "$QBENCH" train model=mlp epochs=1000 train.n=2000 test.n=100 threads=2 >"$T/out" 2>"$T/err" &
