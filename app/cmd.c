@@ -13,7 +13,8 @@
 #include "engine/util.h"
 
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_train_entry, &cmd_eval_entry, &cmd_ls_entry, &cmd_show_entry, &cmd_help_entry,
+	&cmd_train_entry, &cmd_eval_entry, &cmd_ls_entry,    &cmd_show_entry,
+	&cmd_levels_entry, &cmd_quant_entry, &cmd_help_entry,
 };
 #define CMD_COUNT ((int)(sizeof cmd_table / sizeof cmd_table[0]))
 
@@ -25,6 +26,8 @@ static const struct cmd_option_info cmd_options[] = {
 	{"--json", NULL, NULL, CMD_OPT_JSON, "print the result as JSON on stdout"},
 	{"--force", NULL, NULL, CMD_OPT_FORCE,
 	 "run again even when a run with the same configuration exists (it is replaced)"},
+	{"--in", NULL, "FILE", CMD_OPT_IN, "the input HDF5 file"},
+	{"--out", NULL, "FILE", CMD_OPT_OUT, "the output HDF5 file (written to FILE.tmp, then renamed)"},
 	{"--version", NULL, NULL, CMD_OPT_VERSION, "print qbench's version and exit"},
 	{"--help", "-h", NULL, CMD_OPT_HELP, "print the command's help and exit"},
 };

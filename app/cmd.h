@@ -32,7 +32,9 @@ enum cmd_option {
 	CMD_OPT_JSON = 4,
 	CMD_OPT_FORCE = 8,
 	CMD_OPT_VERSION = 16,
-	CMD_OPT_HELP = 32
+	CMD_OPT_HELP = 32,
+	CMD_OPT_IN = 64,
+	CMD_OPT_OUT = 128
 };
 /* Options every command takes. */
 #define CMD_OPT_GLOBAL (CMD_OPT_DB | CMD_OPT_VERSION | CMD_OPT_HELP)
@@ -50,6 +52,7 @@ struct cmd_option_info {
 struct cmd_ctx {
 	const char *db_path; /* --db, $QBENCH_DB or "qbench.db" */
 	int quiet, json, force;
+	const char *in_path, *out_path; /* --in, --out (NULL when not given) */
 	unsigned given;	     /* enum cmd_option bits given on the command line */
 };
 
@@ -68,6 +71,18 @@ extern const struct cmd_entry cmd_eval_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_help_entry;
+extern const struct cmd_entry cmd_levels_entry;
+extern const struct cmd_entry cmd_quant_entry;
+
+struct quant;
+/*
+ * Builds the quantizer described by the k=v arguments scheme, bits, role
+ * (w|a), alpha, variant (app/cmd_levels.c). Returns 0 and *out (quant_free),
+ * or -1 with *cause.
+ */
+int cmd_quant_spec(struct quant **out, int argc, char **argv, char **cause);
+/* 1 when q's output set is symmetric about 0 (large negative inputs map below 0). */
+int cmd_quant_is_signed(struct quant *q);
 
 /* The command table, in the order help lists it: count and i-th entry. */
 int cmd_count(void);

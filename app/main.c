@@ -82,6 +82,10 @@ main(int argc, char **argv)
 		ctx.given |= o->flag;
 		if (o->flag == CMD_OPT_DB)
 			ctx.db_path = value;
+		if (o->flag == CMD_OPT_IN)
+			ctx.in_path = value;
+		if (o->flag == CMD_OPT_OUT)
+			ctx.out_path = value;
 		ctx.quiet |= o->flag == CMD_OPT_QUIET;
 		ctx.json |= o->flag == CMD_OPT_JSON;
 		ctx.force |= o->flag == CMD_OPT_FORCE;
