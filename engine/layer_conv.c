@@ -1,5 +1,8 @@
 /*
  * layer_conv: 2-D convolution (cross-correlation, as PyTorch) by im2col + GEMM.
+ * Shapes and batches where Winograd filtering is faster (3x3, stride 1,
+ * enough channels and images: conv_winograd_pays) go to conv_winograd
+ * instead; the scratch then covers both paths.
  *
  * For one image, with L = OH*OW output positions and CKK = C*K*K:
  *   col (CKK, L)       col[(c*K + kh)*K + kw][oh*OW + ow] = x[c][oh*S - P + kh][ow*S - P + kw]
@@ -25,6 +28,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "engine/conv_winograd.h"
 #include "engine/gemm.h"
 #include "engine/layers.h"
 
@@ -69,7 +73,12 @@ conv2d_scratch_floats(int B, int C, int H, int W, int OC, int K, int stride, int
 {
 	(void)B;
 	int OH = conv2d_out_size(H, K, stride, pad), OW = conv2d_out_size(W, K, stride, pad);
-	return conv_slot_floats(C, OH, OW, OC, K) * (size_t)conv_slots();
+	size_t n = conv_slot_floats(C, OH, OW, OC, K) * (size_t)conv_slots();
+	if (conv_winograd_fits(C, H, W, OC, K, stride, pad)) {
+		size_t nw = conv_winograd_scratch_floats(C, H, W, OC, pad);
+		n = nw > n ? nw : n;
+	}
+	return n;
 }
 
 /*
@@ -223,6 +232,10 @@ conv2d_forward(float *out, const float *inp, const float *w, const float *b, int
 	       int H, int W, int OC, int K, int stride, int pad, float *scratch)
 {
 	/* out (B, OC, OH, OW), inp (B, C, H, W), w (OC, C, K, K), b (OC) or NULL */
+	if (conv_winograd_pays(B, C, H, W, OC, K, stride, pad)) {
+		conv_winograd_forward(out, inp, w, b, B, C, H, W, OC, pad, scratch);
+		return;
+	}
 	int OH = conv2d_out_size(H, K, stride, pad), OW = conv2d_out_size(W, K, stride, pad);
 	size_t in_sz = (size_t)C * H * W, out_sz = (size_t)OC * OH * OW;
 	size_t slot = conv_slot_floats(C, OH, OW, OC, K);
@@ -283,6 +296,10 @@ conv2d_backward(float *dinp, float *dw, float *db, const float *dout, const floa
 		const float *w, int B, int C, int H, int W, int OC, int K, int stride, int pad,
 		float *scratch)
 {
+	if (conv_winograd_pays(B, C, H, W, OC, K, stride, pad)) {
+		conv_winograd_backward(dinp, dw, db, dout, inp, w, B, C, H, W, OC, pad, scratch);
+		return;
+	}
 	int OH = conv2d_out_size(H, K, stride, pad), OW = conv2d_out_size(W, K, stride, pad);
 	size_t in_sz = (size_t)C * H * W, out_sz = (size_t)OC * OH * OW;
 	size_t ckk = (size_t)C * K * K;
