@@ -32,21 +32,20 @@
  * gradient value is computed by one thread in an order fixed by the shape;
  * the weight gradient adds the threads' partial dU in thread order. Results
  * are therefore bit-identical for a given thread count (and, but for dw, do
- * not depend on it). Fewer images than threads use one thread per image.
+ * not depend on it). With fewer images than threads, one thread per image
+ * (conv2d sends such batches to im2col anyway: conv_winograd_pays).
  *
  * Layout: the transformed data V, Z (or M) and X hold, for each xi and
- * channel, a row of the chunk's tiles, image-major, so both the GEMMs and the
- * transforms run at unit stride. To transform at unit stride, an input plane
- * is first split into its 16 phases (row and column modulo 4):
- *   P0[my*4 + mx][a*TW + l] = x[4a + my][4l + mx]          (padded coords)
- *   P1[my*2 + mx][a*TW + l] = x[4a + my][4(l+1) + mx]      (mx < 2)
- * so that element (r, k) of tile t is P0 or P1 at index t + (r/4)*TW, the
- * same offset for all tiles; output tiles are likewise gathered from and
- * scattered to their 16 phases.
+ * channel, a row of the chunk's tiles, image-major, so that the GEMMs are
+ * plain row-major products and the transforms run, one channel of a chunk at
+ * a time, at unit stride over all its tiles. They go through buffers of the
+ * same layout, D[r*6 + k][t] = element (r, k) of tile t's input patch (or
+ * output tile), which row functions gather from and scatter to the image
+ * rows with vector shuffles, 8 tiles at a time.
  *
  * Scratch: U (36*OC*C), then one slot per processor (omp_get_num_procs(),
  * fixed for the process) holding a thread's dU (36*OC*C), V/X (36*C*tc) and
- * Z/M (36*OC*tc), tc the tiles of a chunk, and the phase buffers of a plane.
+ * Z/M (36*OC*tc), tc the tiles of a chunk, and the transform buffers.
  */
 #include <omp.h>
 #include <string.h>
@@ -81,8 +80,8 @@ struct wino_shape {
 	size_t u_floats;   /* U or a dU: 36*OC*C, rounded */
 	size_t v_floats;   /* V or X: 36*C*tc, rounded */
 	size_t z_floats;   /* Z or M: 36*OC*tc, rounded */
-	size_t buf_floats; /* phase buffers of one plane */
-	size_t slot;	   /* a thread's slot: dU, V, Z, phase buffers */
+	size_t buf_floats; /* transform buffers of a chunk's channel */
+	size_t slot;	   /* a thread's slot: dU, V, Z, transform buffers */
 };
 
 /* A thread's part of the scratch. */
@@ -210,9 +209,13 @@ conv_winograd_scratch_floats(int C, int H, int W, int OC, int pad)
 
 /*
  * The transforms are compiled for the widest vector unit found at run time.
- * Each output is the same expression in every version (no FMA contraction in
- * ISO C mode, no reassociation), so the results do not depend on which runs.
+ * Each output is the same expression in every version (no reassociation, and
+ * no FMA contraction: GCC's default in ISO C mode, asked of clang below), so
+ * the results do not depend on which runs.
  */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define WINO_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -347,8 +350,8 @@ wino_pad_row(float *dst, const float *src, int W, int pad, int len)
 }
 
 /*
- * p[k][l] = row[4*l + k] for k < np (4 or 6), l < n. Writes whole blocks:
- * up to p[k] + round8(n); reads row up to 4*round8(n) + 4.
+ * p[k][l] = row[4*l + k] for k < np (4 or 6), l < n. May write p[k] up to
+ * round8(n) (whole blocks) and read row up to 4*round8(n) + 4.
  */
 WINO_INLINE void
 wino_split(float *const *p, int np, const float *row, int n)
@@ -384,7 +387,7 @@ wino_split(float *const *p, int np, const float *row, int n)
 
 /*
  * row[4*l + v] = e[v][l] for v < 4, l < n: output tiles' phases back into an
- * image row. Reads e[v] up to round8(n), writes row up to 4*round8(n).
+ * image row. May read e[v] up to round8(n) and write row up to 4*round8(n).
  */
 WINO_INLINE void
 wino_merge4(float *row, const float *const *e, int n)
@@ -414,8 +417,8 @@ wino_merge4(float *row, const float *const *e, int n)
  * One padded row of input gradient from one or two rows of patches (b may
  * be NULL): row[4*l + k] gets (a[k][l] + b[k][l]) for k < 6, l < n, where
  * columns 4 and 5 of patch l are columns 0 and 1 of patch l + 1 (added
- * after them). Reads a[k] and b[k] up to round8(n) (lanes past n count as
- * 0), writes row[0 .. 4*round8(n) + 2).
+ * after them). Writes row[0 .. 4*n + 2), may write up to 4*round8(n) + 2
+ * and read a[k] and b[k] up to round8(n) (lanes past n count as 0).
  */
 WINO_INLINE void
 wino_merge6(float *row, const float *const *a, const float *const *b, int n)
@@ -424,8 +427,7 @@ wino_merge6(float *row, const float *const *a, const float *const *b, int n)
 	const wino_i8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
 	const wino_i16 pairs = {-1, -1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0, -1, -1, 0, 0};
 	wino_v16 carry = {0}; /* the previous block's (e4, e5) pairs */
-	int l = 0;
-	for (; l < n; l += WINO_BLOCK, row += 4 * WINO_BLOCK) {
+	for (int l = 0; l < n; l += WINO_BLOCK, row += 4 * WINO_BLOCK) {
 		wino_v8 e[6];
 		for (int k = 0; k < 6; k++) {
 			memcpy(&e[k], a[k] + l, sizeof e[k]);
@@ -605,9 +607,9 @@ wino_input_chunk(float *V, const float *x, size_t in_sz, const struct wino_shape
 {
 	int n = nb * s->TT;
 	size_t ld = s->tcb;
-	float *D = buf, *tmp = D + WINO_XI * ld, *row = tmp + WINO_XI * ld;
+	float *D = buf, *tmp = D + WINO_XI * ld, *plane = tmp + WINO_XI * ld;
 	for (int i = 0; i < nb; i++)
-		wino_gather_patches(D + (size_t)i * s->TT, ld, x + (size_t)i * in_sz, s, row);
+		wino_gather_patches(D + (size_t)i * s->TT, ld, x + (size_t)i * in_sz, s, plane);
 	/* rows: tmp[r*6 + j] = (d B)[r][j] */
 	for (int r = 0; r < 6; r++) {
 		const float *d[6];
@@ -641,7 +643,7 @@ wino_output_chunk(float *y, size_t out_sz, const float *M, const struct wino_sha
 {
 	int n = nb * s->TT;
 	size_t ld = s->tcb;
-	float *tmp = buf, *O = tmp + 24 * ld, *row = tmp + 2 * WINO_XI * ld;
+	float *tmp = buf, *O = tmp + 24 * ld, *plane = tmp + 2 * WINO_XI * ld;
 	/* columns: tmp[u*6 + j] = (A^T M)[u][j], u < 4 */
 	for (int j = 0; j < 6; j++) {
 		const float *d[6];
@@ -663,7 +665,7 @@ wino_output_chunk(float *y, size_t out_sz, const float *M, const struct wino_sha
 		wino_at(o, d, n);
 	}
 	for (int i = 0; i < nb; i++)
-		wino_scatter_tiles(y + (size_t)i * out_sz, O + (size_t)i * s->TT, ld, s, bias, row);
+		wino_scatter_tiles(y + (size_t)i * out_sz, O + (size_t)i * s->TT, ld, s, bias, plane);
 }
 
 /*
@@ -678,9 +680,9 @@ wino_grad_chunk(float *Z, const float *dy, size_t out_sz, const struct wino_shap
 {
 	int n = nb * s->TT;
 	size_t ld = s->tcb;
-	float *D = buf, *tmp = D + 16 * ld, *row = buf + 2 * WINO_XI * ld;
+	float *D = buf, *tmp = D + 16 * ld, *plane = buf + 2 * WINO_XI * ld;
 	for (int i = 0; i < nb; i++)
-		wino_gather_tiles(D + (size_t)i * s->TT, ld, dy + (size_t)i * out_sz, s, row);
+		wino_gather_tiles(D + (size_t)i * s->TT, ld, dy + (size_t)i * out_sz, s, plane);
 	/* rows: tmp[u*6 + j] = (dy A^T)[u][j] */
 	for (int u = 0; u < 4; u++) {
 		const float *d[4];
@@ -714,7 +716,7 @@ wino_dinput_chunk(float *dx, size_t in_sz, const float *X, const struct wino_sha
 {
 	int n = nb * s->TT;
 	size_t ld = s->tcb;
-	float *tmp = buf, *R = tmp + WINO_XI * ld, *row = R + WINO_XI * ld;
+	float *tmp = buf, *R = tmp + WINO_XI * ld, *plane = R + WINO_XI * ld;
 	/* rows: tmp[i*6 + k] = (X B^T)[i][k] */
 	for (int i = 0; i < 6; i++) {
 		const float *d[6];
@@ -736,7 +738,7 @@ wino_dinput_chunk(float *dx, size_t in_sz, const float *X, const struct wino_sha
 		wino_b(o, d, n);
 	}
 	for (int i = 0; i < nb; i++)
-		wino_scatter_patches(dx + (size_t)i * in_sz, R + (size_t)i * s->TT, ld, s, row);
+		wino_scatter_patches(dx + (size_t)i * in_sz, R + (size_t)i * s->TT, ld, s, plane);
 }
 
 /* ---- weights ---- */
