@@ -131,6 +131,24 @@ out:
 	return rc;
 }
 
+/*
+ * Opens root attribute name of loc with its file type and dataspace; the
+ * caller closes all three (set to -1 on failure). Returns 0, or -1 with *cause.
+ */
+static int
+attr_open(hid_t loc, const char *name, hid_t *attr, hid_t *ftype, hid_t *space,
+	  const char *path, char **cause)
+{
+	if (H5Aexists(loc, name) <= 0)
+		return err_set(cause, "%s: missing root attribute '%s'", path, name);
+	*attr = H5Aopen(loc, name, H5P_DEFAULT);
+	*ftype = *attr >= 0 ? H5Aget_type(*attr) : -1;
+	*space = *attr >= 0 ? H5Aget_space(*attr) : -1;
+	if (*ftype < 0 || *space < 0)
+		return err_set(cause, "%s: cannot read attribute '%s'", path, name);
+	return 0;
+}
+
 /* Reads a string attribute (fixed or variable length) into *out (caller frees). */
 static int
 attr_get_str(hid_t loc, const char *name, char **out, const char *path, char **cause)
@@ -139,17 +157,8 @@ attr_get_str(hid_t loc, const char *name, char **out, const char *path, char **c
 	char *buf = NULL;
 	int rc = -1;
 	*out = NULL;
-	if (H5Aexists(loc, name) <= 0) {
-		err_set(cause, "%s: missing root attribute '%s'", path, name);
+	if (attr_open(loc, name, &attr, &ftype, &space, path, cause) < 0)
 		goto out;
-	}
-	attr = H5Aopen(loc, name, H5P_DEFAULT);
-	ftype = attr >= 0 ? H5Aget_type(attr) : -1;
-	space = attr >= 0 ? H5Aget_space(attr) : -1;
-	if (ftype < 0 || space < 0) {
-		err_set(cause, "%s: cannot read attribute '%s'", path, name);
-		goto out;
-	}
 	if (H5Tget_class(ftype) != H5T_STRING || H5Sget_simple_extent_npoints(space) != 1) {
 		err_set(cause, "%s: attribute '%s' is not a single string", path, name);
 		goto out;
@@ -196,17 +205,8 @@ attr_get_ints(hid_t loc, const char *name, long long *v, int n, const char *path
 {
 	hid_t attr = -1, ftype = -1, space = -1;
 	int rc = -1;
-	if (H5Aexists(loc, name) <= 0) {
-		err_set(cause, "%s: missing root attribute '%s'", path, name);
+	if (attr_open(loc, name, &attr, &ftype, &space, path, cause) < 0)
 		goto out;
-	}
-	attr = H5Aopen(loc, name, H5P_DEFAULT);
-	ftype = attr >= 0 ? H5Aget_type(attr) : -1;
-	space = attr >= 0 ? H5Aget_space(attr) : -1;
-	if (ftype < 0 || space < 0) {
-		err_set(cause, "%s: cannot read attribute '%s'", path, name);
-		goto out;
-	}
 	hssize_t np = H5Sget_simple_extent_npoints(space);
 	if (H5Tget_class(ftype) != H5T_INTEGER || np != n) {
 		if (n == 1)
