@@ -11,6 +11,7 @@
 #include "app/progress.h"
 #include "engine/data.h"
 #include "engine/model.h"
+#include "engine/quant/qat.h"
 #include "engine/threads.h"
 #include "engine/train.h"
 #include "engine/util.h"
@@ -70,15 +71,19 @@ eval_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	double params = (double)model_param_count(m);
-	const char *names[] = {"test_acc", "test_loss", "params", "macs", "size_bits",
-			       "time_s", "eval_images_per_s", "threads"};
-	const double values[] = {acc, loss, params, (double)model_macs(m), 32.0 * params,
-				 elapsed, ips, threads};
+	struct qat_cost cost;
+	qat_cost(j.qat, m, &cost);
+	const char *names[] = {"test_acc", "test_loss",  "params", "macs",
+			       "size_bits", "bitops",	 "shift_adds", "time_s",
+			       "eval_images_per_s", "threads"};
+	const double values[] = {acc,	    loss,	 params,  (double)model_macs(m),
+				 cost.size_bits, cost.bitops, cost.shift_adds, elapsed,
+				 ips,	    threads};
 	if ((ret = job_finish(&j, m, names, values, (int)(sizeof values / sizeof values[0]), 0)) ==
 	    CMD_EXIT_OK)
 		ret = job_report(&j, 0);
 out:
-	model_free(m);
+	job_model_free(&j, m);
 	dataset_free(test);
 	free(cause);
 	job_done(&j);

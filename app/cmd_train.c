@@ -14,9 +14,13 @@
 #include "app/progress.h"
 #include "engine/data.h"
 #include "engine/model.h"
+#include "engine/quant/qat.h"
 #include "engine/threads.h"
 #include "engine/train.h"
 #include "engine/util.h"
+
+/* Training examples the quantizers' clips are calibrated on before QAT. */
+#define TRAIN_QAT_CALIB_N 256
 
 /* Loads both splits; CMD_EXIT_OK or CMD_EXIT_IO after printing the error. */
 static int
@@ -55,6 +59,14 @@ train_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	    (ret = job_model(&j, train, &m)) != CMD_EXIT_OK)
 		goto out;
 	j.epochs = (int)config_get_int(j.cfg, "epochs");
+	struct qat_config qc;
+	config_to_qat(j.cfg, &qc);
+	model_set_bn_shift(m, strcmp(config_get(j.cfg, "bn"), "shift") == 0);
+	if (qat_config_active(&qc) &&
+	    qat_new(&j.qat, m, &qc, train, TRAIN_QAT_CALIB_N, &cause) < 0) {
+		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
+		goto out;
+	}
 	if ((ret = job_start(&j, m)) != CMD_EXIT_OK)
 		goto out;
 
@@ -65,7 +77,12 @@ train_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	config_to_train_opts(j.cfg, &opts);
 	job_events(&j, &ev);
 	job_signals_install();
-	int rc = train_run(m, train, test, &opts, &ev, &res, &cause);
+	struct train_plugin plug;
+	if (j.qat)
+		qat_train_plugin(j.qat, config_get_float(j.cfg, "q.lr"), &plug);
+	int rc = train_run(m, train, test, &opts, j.qat ? &plug : NULL, &ev, &res, &cause);
+	if (rc == 0 && res.status == TRAIN_DONE && j.qat)
+		qat_report(j.qat, res.epochs_done, 1, &ev);
 	job_signals_restore();
 	job_flush(&j);
 	if (rc < 0) {
@@ -89,16 +106,21 @@ train_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	double params = (double)model_param_count(m);
-	const char *names[] = {"test_acc",  "test_loss",	 "train_acc",  "train_loss",
-			       "params",    "macs",		 "size_bits",  "time_s",
-			       "images_per_s", "eval_images_per_s", "epochs", "threads"};
+	struct qat_cost cost;
+	qat_cost(j.qat, m, &cost);
+	const char *names[] = {"test_acc",     "test_loss",	    "train_acc", "train_loss",
+			       "params",       "macs",		    "size_bits", "bitops",
+			       "shift_adds",   "time_s",	    "images_per_s",
+			       "eval_images_per_s", "epochs",	    "threads"};
 	const double values[] = {res.test_acc,
 				 res.test_loss,
 				 res.train_acc,
 				 res.train_loss,
 				 params,
 				 (double)model_macs(m),
-				 32.0 * params,
+				 cost.size_bits,
+				 cost.bitops,
+				 cost.shift_adds,
 				 res.time_s,
 				 res.images_per_s,
 				 res.eval_images_per_s,
@@ -109,7 +131,7 @@ train_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	    CMD_EXIT_OK)
 		ret = job_report(&j, 0);
 out:
-	model_free(m);
+	job_model_free(&j, m);
 	dataset_free(train);
 	dataset_free(test);
 	free(cause);

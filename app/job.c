@@ -31,6 +31,7 @@
 #include "engine/data.h"
 #include "engine/io_h5.h"
 #include "engine/model.h"
+#include "engine/quant/qat.h"
 #include "engine/util.h"
 
 static volatile sig_atomic_t job_stop;
@@ -284,6 +285,17 @@ job_model(struct job *j, const struct dataset *d, struct model **out)
 	} else if (io_h5_load_model(&m, j->model_file, &cause) < 0) {
 		ret = cmd_error(CMD_EXIT_IO, "%s", cause);
 		goto out;
+	} else if (!strcmp(config_get(j->cfg, "job"), "eval")) {
+		/* a quantized model is evaluated with its quantizers */
+		struct io_h5_groups gs = {0};
+		int rc = io_h5_read_groups(j->model_file, "quant", &gs, &cause);
+		if (rc == 0)
+			rc = qat_import(&j->qat, m, &gs, j->model_file, &cause);
+		io_h5_groups_free(&gs);
+		if (rc < 0) {
+			ret = cmd_error(CMD_EXIT_IO, "%s", cause);
+			goto out;
+		}
 	}
 	int c, h, w;
 	model_input_shape(m, &c, &h, &w);
@@ -301,6 +313,14 @@ out:
 	model_free(m);
 	free(cause);
 	return ret;
+}
+
+void
+job_model_free(struct job *j, struct model *m)
+{
+	qat_free(j->qat);
+	j->qat = NULL;
+	model_free(m);
 }
 
 static int
@@ -400,7 +420,7 @@ job_epoch_line(const struct job *j, double *train_loss)
 		for (int i = 0; i < j->nmetrics; i++) {
 			const char *name = j->mnames[i];
 			double v = j->mvalues[i];
-			if (metric_rank(name) != rank)
+			if (metric_rank(name) != rank || strchr(name, '/'))
 				continue;
 			char *s;
 			size_t len = strlen(name);
@@ -541,10 +561,14 @@ job_save_model(struct job *j, const struct model *m, char **cause)
 	char *dir = xstrdup(path);
 	*strrchr(dir, '/') = '\0';
 	int ret = -1;
+	struct io_h5_groups gs = {0};
+	if (j->qat)
+		qat_export(j->qat, &gs);
 	if (make_dir(runs, cause) == 0 && make_dir(dir, cause) == 0 &&
-	    io_h5_save_model(m, path, cause) == 0 &&
+	    io_h5_save_model_with(m, &gs, path, cause) == 0 &&
 	    runs_set_model_path(j->db, j->run_id, rel, cause) == 0)
 		ret = 0;
+	io_h5_groups_free(&gs);
 	free(rel);
 	free(path);
 	free(runs);

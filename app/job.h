@@ -24,8 +24,9 @@ struct db;
 struct model;
 struct dataset;
 struct progress;
+struct qat;
 
-#define JOB_MAX_METRICS 32
+#define JOB_MAX_METRICS 256
 
 struct job {
 	const struct cmd_ctx *ctx;
@@ -44,6 +45,7 @@ struct job {
 	char *mnames[JOB_MAX_METRICS];
 	double mvalues[JOB_MAX_METRICS];
 	char *error;		/* first error inside an event hook (they cannot fail) */
+	struct qat *qat;	/* the model's quantizers (QAT, or a quantized model evaluated) */
 };
 
 /* Prepares j for a job of kind "train" or "eval"; free with job_done(). */
@@ -75,6 +77,9 @@ int job_open(struct job *j, int *cached);
  * CMD_EXIT_CONFIG or CMD_EXIT_IO.
  */
 int job_model(struct job *j, const struct dataset *d, struct model **out);
+
+/* Frees the job's quantizers (j->qat), then m. */
+void job_model_free(struct job *j, struct model *m);
 
 /*
  * Creates the run (or resets the one to be run again), marks it running with

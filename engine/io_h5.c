@@ -279,8 +279,92 @@ sync_file(const char *path)
 	return rc;
 }
 
+/* Writes one dataset of an extra group. */
+static int
+write_extra_data(hid_t group, const struct io_h5_data *d)
+{
+	hsize_t dims[4];
+	for (int k = 0; k < d->ndim; k++)
+		dims[k] = (hsize_t)d->dims[k];
+	hid_t ftype = d->type == IO_H5_F32 ? H5T_IEEE_F32LE
+		      : d->type == IO_H5_I8 ? H5T_STD_I8LE
+					    : H5T_STD_I32LE;
+	hid_t mtype = d->type == IO_H5_F32 ? H5T_NATIVE_FLOAT
+		      : d->type == IO_H5_I8 ? H5T_NATIVE_INT8
+					    : H5T_NATIVE_INT32;
+	hid_t space = H5Screate_simple(d->ndim, dims, NULL), ds = -1;
+	int rc = -1;
+	if (space < 0)
+		goto out;
+	ds = H5Dcreate2(group, d->name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	if (ds < 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, d->data) < 0)
+		goto out;
+	rc = 0;
+out:
+	close_id(&ds, H5Dclose);
+	close_id(&space, H5Sclose);
+	return rc;
+}
+
+static int
+attr_put_double(hid_t loc, const char *name, double v)
+{
+	hid_t space = H5Screate(H5S_SCALAR), attr = -1;
+	int rc = -1;
+	if (space < 0)
+		goto out;
+	attr = H5Acreate2(loc, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+	if (attr < 0 || H5Awrite(attr, H5T_NATIVE_DOUBLE, &v) < 0)
+		goto out;
+	rc = 0;
+out:
+	close_id(&attr, H5Aclose);
+	close_id(&space, H5Sclose);
+	return rc;
+}
+
+/* Writes the extra groups into file; -1 with *cause naming the object. */
+static int
+write_extra(hid_t file, const struct io_h5_groups *gs, const char *path, char **cause)
+{
+	for (int i = 0; gs && i < gs->n; i++) {
+		const struct io_h5_group *g = &gs->g[i];
+		hid_t h = H5Lexists(file, g->path, H5P_DEFAULT) > 0
+				  ? H5Gopen2(file, g->path, H5P_DEFAULT)
+				  : H5Gcreate2(file, g->path, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+		if (h < 0)
+			return err_set(cause, "%s: cannot create group /%s", path, g->path);
+		int rc = 0;
+		for (int k = 0; k < g->nattrs && !rc; k++) {
+			const struct io_h5_attr *a = &g->attrs[k];
+			long long iv = (long long)a->num;
+			rc = a->str ? attr_put_str(h, a->name, a->str)
+			     : a->is_int ? attr_put_ints(h, a->name, &iv, 1, 1)
+					 : attr_put_double(h, a->name, a->num);
+			if (rc)
+				err_set(cause, "%s: cannot write attribute /%s:%s", path, g->path,
+					a->name);
+		}
+		for (int k = 0; k < g->ndata && !rc; k++)
+			if ((rc = write_extra_data(h, &g->data[k])))
+				err_set(cause, "%s: cannot write /%s/%s", path, g->path,
+					g->data[k].name);
+		H5Gclose(h);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
 int
 io_h5_save_model(const struct model *m, const char *path, char **cause)
+{
+	return io_h5_save_model_with(m, NULL, path, cause);
+}
+
+int
+io_h5_save_model_with(const struct model *m, const struct io_h5_groups *extra, const char *path,
+		      char **cause)
 {
 	struct h5_quiet q;
 	quiet_begin(&q);
@@ -336,6 +420,8 @@ io_h5_save_model(const struct model *m, const char *path, char **cause)
 	}
 	close_id(&group, H5Gclose);
 	close_id(&layers, H5Gclose);
+	if (write_extra(file, extra, path, cause))
+		goto out;
 	herr_t closed = H5Fclose(file);
 	file = -1;
 	if (closed < 0 || sync_file(tmp) != 0) {
@@ -628,6 +714,300 @@ io_h5_load_model(struct model **out, const char *path, char **cause)
 	rc = 0;
 out:
 	model_free(m);
+	close_id(&file, H5Fclose);
+	quiet_end(&q);
+	return rc;
+}
+
+/* ======================================================================== */
+/* Extra groups                                                             */
+/* ======================================================================== */
+
+struct io_h5_group *
+io_h5_groups_add(struct io_h5_groups *gs, const char *path)
+{
+	gs->g = xrealloc(gs->g, (size_t)(gs->n + 1) * sizeof *gs->g);
+	struct io_h5_group *g = &gs->g[gs->n++];
+	memset(g, 0, sizeof *g);
+	g->path = xstrdup(path);
+	return g;
+}
+
+static struct io_h5_attr *
+group_new_attr(struct io_h5_group *g, const char *name)
+{
+	g->attrs = xrealloc(g->attrs, (size_t)(g->nattrs + 1) * sizeof *g->attrs);
+	struct io_h5_attr *a = &g->attrs[g->nattrs++];
+	memset(a, 0, sizeof *a);
+	a->name = xstrdup(name);
+	return a;
+}
+
+void
+io_h5_group_str(struct io_h5_group *g, const char *name, const char *value)
+{
+	group_new_attr(g, name)->str = xstrdup(value);
+}
+
+void
+io_h5_group_int(struct io_h5_group *g, const char *name, long long value)
+{
+	struct io_h5_attr *a = group_new_attr(g, name);
+	a->num = (double)value;
+	a->is_int = 1;
+}
+
+void
+io_h5_group_num(struct io_h5_group *g, const char *name, double value)
+{
+	group_new_attr(g, name)->num = value;
+}
+
+void
+io_h5_group_data(struct io_h5_group *g, const char *name, enum io_h5_type type, const void *data,
+		 int ndim, const long *dims)
+{
+	g->data = xrealloc(g->data, (size_t)(g->ndata + 1) * sizeof *g->data);
+	struct io_h5_data *d = &g->data[g->ndata++];
+	memset(d, 0, sizeof *d);
+	d->name = xstrdup(name);
+	d->type = type;
+	d->ndim = ndim;
+	d->size = 1;
+	for (int k = 0; k < ndim; k++) {
+		d->dims[k] = dims[k];
+		d->size *= (size_t)dims[k];
+	}
+	size_t esz = type == IO_H5_F32 ? sizeof(float) : type == IO_H5_I8 ? 1 : sizeof(int32_t);
+	d->data = xmalloc(d->size * esz + 1);
+	memcpy(d->data, data, d->size * esz);
+}
+
+struct io_h5_group *
+io_h5_groups_find(const struct io_h5_groups *gs, const char *path)
+{
+	for (int i = 0; i < gs->n; i++)
+		if (strcmp(gs->g[i].path, path) == 0)
+			return &gs->g[i];
+	return NULL;
+}
+
+const struct io_h5_attr *
+io_h5_group_attr(const struct io_h5_group *g, const char *name)
+{
+	for (int i = 0; i < g->nattrs; i++)
+		if (strcmp(g->attrs[i].name, name) == 0)
+			return &g->attrs[i];
+	return NULL;
+}
+
+const struct io_h5_data *
+io_h5_group_dataset(const struct io_h5_group *g, const char *name)
+{
+	for (int i = 0; i < g->ndata; i++)
+		if (strcmp(g->data[i].name, name) == 0)
+			return &g->data[i];
+	return NULL;
+}
+
+void
+io_h5_groups_free(struct io_h5_groups *gs)
+{
+	for (int i = 0; i < gs->n; i++) {
+		struct io_h5_group *g = &gs->g[i];
+		for (int k = 0; k < g->nattrs; k++) {
+			free(g->attrs[k].name);
+			free(g->attrs[k].str);
+		}
+		for (int k = 0; k < g->ndata; k++) {
+			free(g->data[k].name);
+			free(g->data[k].data);
+		}
+		free(g->attrs);
+		free(g->data);
+		free(g->path);
+	}
+	free(gs->g);
+	gs->g = NULL;
+	gs->n = 0;
+}
+
+/* Reads scalar attribute `name` of object h into g (strings and numbers; others skipped). */
+static int
+read_group_attr(hid_t h, const char *name, struct io_h5_group *g, const char *path, char **cause)
+{
+	hid_t attr = -1, ftype = -1, space = -1;
+	int rc = attr_open(h, name, &attr, &ftype, &space, path, cause);
+	H5T_class_t cls = rc == 0 ? H5Tget_class(ftype) : H5T_NO_CLASS;
+	hssize_t np = rc == 0 ? H5Sget_simple_extent_npoints(space) : 0;
+	double v = 0;
+	char *str = NULL;
+	if (rc == 0 && cls == H5T_STRING)
+		rc = attr_get_str(h, name, &str, path, cause);
+	else if (rc == 0 && (cls == H5T_INTEGER || cls == H5T_FLOAT) && np == 1 &&
+		 H5Aread(attr, H5T_NATIVE_DOUBLE, &v) < 0)
+		rc = err_set(cause, "%s: cannot read attribute /%s:%s", path, g->path, name);
+	if (rc == 0 && str)
+		io_h5_group_str(g, name, str);
+	else if (rc == 0 && cls == H5T_INTEGER && np == 1)
+		io_h5_group_int(g, name, (long long)v);
+	else if (rc == 0 && cls == H5T_FLOAT && np == 1)
+		io_h5_group_num(g, name, v);
+	free(str);
+	close_id(&space, H5Sclose);
+	close_id(&ftype, H5Tclose);
+	close_id(&attr, H5Aclose);
+	return rc;
+}
+
+struct attr_walk {
+	struct io_h5_group *g;
+	const char *path;
+	char **cause;
+};
+
+static herr_t
+attr_walk_one(hid_t h, const char *name, const H5A_info_t *info, void *data)
+{
+	(void)info;
+	struct attr_walk *w = data;
+	return read_group_attr(h, name, w->g, w->path, w->cause) < 0 ? -1 : 0;
+}
+
+/* Reads the scalar attributes of object h into g. */
+static int
+read_group_attrs(hid_t h, struct io_h5_group *g, const char *path, char **cause)
+{
+	struct attr_walk w = {g, path, cause};
+	char *first = NULL;
+	w.cause = &first;
+	herr_t rc = H5Aiterate2(h, H5_INDEX_NAME, H5_ITER_INC, NULL, attr_walk_one, &w);
+	if (rc < 0) {
+		if (first)
+			*cause = first;
+		else
+			err_set(cause, "%s: cannot read the attributes of /%s", path, g->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads numeric dataset `name` of group h into g as float32. */
+static int
+read_group_dataset(hid_t h, const char *name, struct io_h5_group *g, const char *path,
+		   char **cause)
+{
+	hid_t ds = H5Dopen2(h, name, H5P_DEFAULT), space = -1, type = -1;
+	int rc = -1;
+	float *buf = NULL;
+	if (ds < 0 || (space = H5Dget_space(ds)) < 0 || (type = H5Dget_type(ds)) < 0) {
+		err_set(cause, "%s: cannot open /%s/%s", path, g->path, name);
+		goto out;
+	}
+	H5T_class_t cls = H5Tget_class(type);
+	int ndim = H5Sget_simple_extent_ndims(space);
+	hsize_t dims[4];
+	if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
+		rc = 0; /* not numeric: not ours to read */
+		goto out;
+	}
+	if (ndim < 0 || ndim > 4 || H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+		err_set(cause, "%s: /%s/%s has more than 4 dimensions", path, g->path, name);
+		goto out;
+	}
+	long ldims[4];
+	size_t n = 1;
+	for (int k = 0; k < ndim; k++) {
+		ldims[k] = (long)dims[k];
+		n *= (size_t)dims[k];
+	}
+	buf = xalloc_floats(n ? n : 1);
+	if (n && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+		err_set(cause, "%s: cannot read /%s/%s (truncated or corrupt?)", path, g->path, name);
+		goto out;
+	}
+	io_h5_group_data(g, name, IO_H5_F32, buf, ndim, ldims);
+	rc = 0;
+out:
+	if (buf)
+		xfree_aligned(buf);
+	close_id(&type, H5Tclose);
+	close_id(&space, H5Sclose);
+	close_id(&ds, H5Dclose);
+	return rc;
+}
+
+/* Reads group h (at gpath) into a new group of out; subgroups when depth > 0. */
+static int
+read_group(hid_t h, const char *gpath, int depth, struct io_h5_groups *out, const char *path,
+	   char **cause)
+{
+	struct io_h5_group *g = io_h5_groups_add(out, gpath);
+	int gi = out->n - 1;
+	if (read_group_attrs(h, g, path, cause))
+		return -1;
+	H5G_info_t info;
+	if (H5Gget_info(h, &info) < 0)
+		return err_set(cause, "%s: /%s is not a readable group", path, gpath);
+	for (hsize_t k = 0; k < info.nlinks; k++) {
+		char *name = link_name(h, k);
+		if (!name)
+			return err_set(cause, "%s: cannot list /%s", path, gpath);
+		hid_t obj = H5Oopen(h, name, H5P_DEFAULT);
+		H5I_type_t type = obj >= 0 ? H5Iget_type(obj) : H5I_BADID;
+		if (obj >= 0)
+			H5Oclose(obj);
+		int rc = 0;
+		if (obj < 0) {
+			rc = err_set(cause, "%s: cannot read /%s/%s", path, gpath, name);
+		} else if (type == H5I_DATASET) {
+			rc = read_group_dataset(h, name, &out->g[gi], path, cause);
+		} else if (type == H5I_GROUP && depth > 0) {
+			char *sub = xasprintf("%s/%s", gpath, name);
+			hid_t sh = H5Gopen2(h, name, H5P_DEFAULT);
+			rc = sh < 0 ? err_set(cause, "%s: cannot open /%s", path, sub)
+				    : read_group(sh, sub, depth - 1, out, path, cause);
+			if (sh >= 0)
+				H5Gclose(sh);
+			free(sub);
+		}
+		free(name);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+int
+io_h5_read_groups(const char *path, const char *root, struct io_h5_groups *out, char **cause)
+{
+	struct h5_quiet q;
+	quiet_begin(&q);
+	hid_t file = -1, h = -1;
+	int rc = -1;
+	if (H5Fis_hdf5(path) <= 0) {
+		err_set(cause, "%s: not an HDF5 file", path);
+		goto out;
+	}
+	file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	if (file < 0) {
+		err_set(cause, "%s: cannot open HDF5 file (truncated or corrupt?)", path);
+		goto out;
+	}
+	if (H5Lexists(file, root, H5P_DEFAULT) <= 0) {
+		rc = 0;
+		goto out;
+	}
+	h = H5Gopen2(file, root, H5P_DEFAULT);
+	if (h < 0) {
+		err_set(cause, "%s: /%s is not a group", path, root);
+		goto out;
+	}
+	rc = read_group(h, root, 1, out, path, cause);
+out:
+	if (rc)
+		io_h5_groups_free(out);
+	close_id(&h, H5Gclose);
 	close_id(&file, H5Fclose);
 	quiet_end(&q);
 	return rc;

@@ -122,6 +122,7 @@ struct model {
 	char *error; /* first building error */
 	int finished;
 	int has_relu;
+	int bn_shift; /* batch norm layers are shift-based (QNN) */
 
 	struct arena_layout layout;
 	struct arena params, grads;
@@ -395,6 +396,8 @@ model_add_residual(struct model *m, int a, int b)
  * Finishing: arenas, tensors, graph bookkeeping, initialisation
  * ------------------------------------------------------------------------- */
 
+static void model_mark_in_place(struct model *m);
+
 static void
 tensor_push(struct model *m, const struct layer *l, const char *name, float *data, int trainable,
 	    int ndim, int d0, int d1, int d2, int d3)
@@ -500,6 +503,13 @@ model_link(struct model *m)
 	/* The caller writes the output gradient; no layer zeroes it. */
 	m->layers[m->layers[m->n_layers - 1].root].last_user = m->n_layers;
 
+	model_mark_in_place(m);
+}
+
+/* Marks the ReLUs that may overwrite their input: its only reader, not a flatten view. */
+static void
+model_mark_in_place(struct model *m)
+{
 	int *readers = xcalloc((size_t)m->n_layers, sizeof *readers);
 	for (int i = 0; i < m->n_layers; i++) {
 		const struct layer *l = &m->layers[i];
@@ -883,6 +893,52 @@ model_set_quantizers(struct model *m, int i, const struct model_quantizer *wq,
 	/* The activation buffers change: the next model_reserve() lays them out again. */
 	m->cap_batch = 0;
 	return 0;
+}
+
+int
+model_layer_input(const struct model *m, int i)
+{
+	assert(i >= 0 && i < m->n_layers);
+	return m->layers[i].in;
+}
+
+int
+model_set_activation(struct model *m, const char *kind, char **cause)
+{
+	enum layer_kind k;
+	if (strcmp(kind, "relu") == 0)
+		k = LAYER_RELU;
+	else if (strcmp(kind, "hardtanh") == 0)
+		k = LAYER_HARDTANH;
+	else
+		return err_set(cause, "unknown activation '%s' (relu or hardtanh)", kind);
+	for (int i = 0; i < m->n_layers; i++) {
+		struct layer *l = &m->layers[i];
+		if (l->kind != LAYER_RELU && l->kind != LAYER_HARDTANH)
+			continue;
+		l->kind = k;
+		l->info.kind = layer_kinds[k].name;
+		/* hardtanh's backward reads its input: only ReLU runs in place */
+		if (k != LAYER_RELU)
+			l->in_place = 0;
+	}
+	if (k == LAYER_RELU)
+		model_mark_in_place(m);
+	m->has_relu = k == LAYER_RELU;
+	m->cap_batch = 0;
+	return 0;
+}
+
+void
+model_set_bn_shift(struct model *m, int shift)
+{
+	m->bn_shift = shift != 0;
+}
+
+int
+model_bn_shift(const struct model *m)
+{
+	return m->bn_shift;
 }
 
 /* ---------------------------------------------------------------------------

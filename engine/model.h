@@ -209,4 +209,23 @@ struct model_quantizer {
 int model_set_quantizers(struct model *m, int i, const struct model_quantizer *wq,
 			 const struct model_quantizer *aq, char **cause);
 
+/* The layer that layer i reads (its first input): an earlier index or MODEL_INPUT. */
+int model_layer_input(const struct model *m, int i);
+
+/*
+ * Makes every ReLU and hardtanh layer of m one kind: "relu" or "hardtanh"
+ * (binarized networks replace ReLU by hardtanh, QNN §3.2). Group names keep
+ * their original tag. Call model_reserve() again before the next pass.
+ * Returns 0, or -1 with *cause for another kind.
+ */
+int model_set_activation(struct model *m, const char *kind, char **cause);
+
+/*
+ * Switches every batch-norm layer of m to shift-based batch norm (QNN §3.4,
+ * shift nonzero) or back to the exact one. The tensors are the same (the
+ * running inverse std is kept in running_var as its equivalent variance).
+ */
+void model_set_bn_shift(struct model *m, int shift);
+int model_bn_shift(const struct model *m);
+
 #endif

@@ -207,8 +207,8 @@ train_evaluate(struct model *m, const struct dataset *d, int batch, enum loss_ki
 
 int
 train_run(struct model *m, const struct dataset *train, const struct dataset *test,
-	  const struct train_opts *opts, const struct engine_events *ev,
-	  struct train_result *res, char **cause)
+	  const struct train_opts *opts, const struct train_plugin *plug,
+	  const struct engine_events *ev, struct train_result *res, char **cause)
 {
 	memset(res, 0, sizeof *res);
 	res->status = TRAIN_DONE;
@@ -245,6 +245,8 @@ train_run(struct model *m, const struct dataset *train, const struct dataset *te
 		.eps = TRAIN_ADAM_EPS,
 	};
 	struct optim *opt = optim_new(&hp, params, model_grads(m), n_decay, n_train);
+	if (plug && plug->setup)
+		plug->setup(plug->ctx, &hp);
 	long iters_per_epoch = (n + B - 1) / B;
 	struct optim_sched sched = {
 		.kind = opts->sched,
@@ -284,9 +286,15 @@ train_run(struct model *m, const struct dataset *train, const struct dataset *te
 			loss_sum += loss * b;
 			correct += batch_correct(logits, labels, b, K);
 			model_zero_grad(m);
+			if (plug && plug->zero_grad)
+				plug->zero_grad(plug->ctx);
 			model_backward(m, b);
+			if (plug && plug->after_backward)
+				plug->after_backward(plug->ctx);
 			lr = optim_sched_lr(&sched, it++);
 			optim_step(opt, lr);
+			if (plug && plug->step)
+				plug->step(plug->ctx, lr);
 			trained += b;
 			event_progress(ev, "train", start + b, n);
 		}
@@ -306,6 +314,8 @@ train_run(struct model *m, const struct dataset *train, const struct dataset *te
 		}
 		event_metric(ev, epoch, "lr", lr);
 		event_metric(ev, epoch, "epoch_time_s", epoch_time);
+		if (plug && plug->epoch_end)
+			plug->epoch_end(plug->ctx, epoch, ev);
 	}
 	if (test && opts->epochs == 0)
 		evaluate_test(m, test, eval_B, opts->loss, ev, eval_idx, labels, probs, res);

@@ -37,6 +37,24 @@ struct train_opts {
 /* Fills opts with qbench's defaults (documented in `qbench help keys`). */
 void train_opts_default(struct train_opts *opts);
 
+/*
+ * Extra trainable state beside the model's parameters (the quantizers of
+ * engine/quant/qat.h): train_run calls these hooks, any of which may be NULL.
+ * setup gets the optimizer settings once before the first step; zero_grad
+ * runs before each backward pass, after_backward after it (before the
+ * model's step), step after the model's step with the same learning rate,
+ * and epoch_end after each epoch's evaluation (step = epoch).
+ */
+struct optim_hparams;
+struct train_plugin {
+	void *ctx;
+	void (*setup)(void *ctx, const struct optim_hparams *h);
+	void (*zero_grad)(void *ctx);
+	void (*after_backward)(void *ctx);
+	void (*step)(void *ctx, double lr);
+	void (*epoch_end)(void *ctx, int epoch, const struct engine_events *ev);
+};
+
 enum train_status { TRAIN_DONE, TRAIN_CANCELLED, TRAIN_DIVERGED };
 
 struct train_result {
@@ -54,13 +72,14 @@ struct train_result {
  * Reports per epoch (step = epoch, 1-based) the metrics train_loss, train_acc,
  * test_loss, test_acc, lr and epoch_time_s; progress for phases "train" and "test".
  * Stops early (status TRAIN_CANCELLED) when should_stop answers nonzero, and
- * with TRAIN_DIVERGED when the loss becomes NaN or infinite. Returns 0 (also
+ * with TRAIN_DIVERGED when the loss becomes NaN or infinite. plug (may be
+ * NULL) trains extra state alongside (see struct train_plugin). Returns 0 (also
  * when cancelled or diverged: see res->status), or -1 with *cause on invalid
  * options or a dataset that does not fit the model.
  */
 int train_run(struct model *m, const struct dataset *train, const struct dataset *test,
-	      const struct train_opts *opts, const struct engine_events *ev,
-	      struct train_result *res, char **cause);
+	      const struct train_opts *opts, const struct train_plugin *plug,
+	      const struct engine_events *ev, struct train_result *res, char **cause);
 
 /*
  * Evaluates m (eval mode) on d in batches of `batch`: mean loss and accuracy.

@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 
 #include "engine/model.h"
+#include "engine/quant/qat.h"
+#include "engine/quant/quant.h"
 #include "engine/train.h"
 #include "engine/util.h"
 #include "experiments/config.h"
@@ -33,9 +35,17 @@ static const char *const job_values[] = {"train", "eval", NULL};
 static const char *const optim_values[] = {"sgd", "adam", "adamax", NULL};
 static const char *const sched_values[] = {"constant", "step", "cosine", NULL};
 static const char *const loss_values[] = {"xent", "sqhinge", NULL};
+static const char *const scheme_values[] = {"float", "uniform", "pot", "apot", "lcq", "qnn", NULL};
+static const char *const role_scheme_values[] = {"same",  "float", "uniform", "pot",
+						 "apot",  "lcq",   "qnn",     NULL};
+static const char *const gran_values[] = {"tensor", "channel", NULL};
+static const char *const firstlast_values[] = {"8", "fp", "same", NULL};
+static const char *const gscale_values[] = {"none", "lsq", "sqrt", NULL};
+static const char *const bn_values[] = {"standard", "shift", NULL};
 
 static int check_model(const char *value, char **cause);
 static int check_dataset(const char *value, char **cause);
+static int check_variant(const char *value, char **cause);
 
 #define T CONFIG_JOB_TRAIN
 #define E CONFIG_JOB_EVAL
@@ -88,6 +98,39 @@ static const struct config_key config_keys[] = {
 	{"test.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | E, NULL,
 	 "use only the first N test examples (0 = all)", NULL},
 	{"eval.batch", CONFIG_INT, "256", 1, 65536, 0, NULL, E, NULL, "evaluation batch size",
+	 NULL},
+	{"scheme", CONFIG_ENUM, "float", 0, 0, 0, scheme_values, T, NULL,
+	 "quantizer family of weights and activations (quantization-aware training when "
+	 "w.bits or a.bits < 32); see 'qbench levels'",
+	 NULL},
+	{"w.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T, NULL,
+	 "weight quantizer family (same = scheme)", NULL},
+	{"a.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T, NULL,
+	 "activation quantizer family (same = scheme); qnn turns ReLUs into hardtanh", NULL},
+	{"w.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T, NULL,
+	 "weight bits: 1..8, or 32 for float", NULL},
+	{"a.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T, NULL,
+	 "activation bits (inputs of conv and linear layers): 1..8, or 32 for float", NULL},
+	{"g.bits", CONFIG_INT, "32", 2, 32, 0, NULL, T, NULL,
+	 "weight-gradient bits (QNN LogQuant, per tensor): 2..8, or 32 for float", NULL},
+	{"w.gran", CONFIG_ENUM, "tensor", 0, 0, 0, gran_values, T, NULL,
+	 "weight scale granularity: one per tensor, or one per output channel (uniform)", NULL},
+	{"w.variant", CONFIG_STRING, "default", 0, 0, 0, NULL, T, "a variant of w.scheme",
+	 "weight quantizer variant: uniform lsq|clip, apot/pot imagenet|cifar, qnn det|stoch "
+	 "(1 bit) or linear|log (default: the scheme's first)",
+	 check_variant},
+	{"a.variant", CONFIG_STRING, "default", 0, 0, 0, NULL, T, "a variant of a.scheme",
+	 "activation quantizer variant (as w.variant)", check_variant},
+	{"firstlast", CONFIG_ENUM, "8", 0, 0, 0, firstlast_values, T, NULL,
+	 "first and last conv/linear layers: 8-bit weights (and 8-bit input to the last), "
+	 "float, or the same as the others",
+	 NULL},
+	{"lcq.gscale", CONFIG_ENUM, "none", 0, 0, 0, gscale_values, T, NULL,
+	 "LCQ gradient scale of alpha and theta: none, LSQ-style, or sqrt(Qp/N)", NULL},
+	{"q.lr", CONFIG_FLOAT, "1", 0, 100, CONFIG_OPEN_MIN, NULL, T, NULL,
+	 "learning rate of the quantizers' clips, steps and theta, times lr", NULL},
+	{"bn", CONFIG_ENUM, "standard", 0, 0, 0, bn_values, T, NULL,
+	 "batch norm: standard, or shift-based (QNN: powers of two instead of multiplies)",
 	 NULL},
 };
 
@@ -244,6 +287,26 @@ check_model(const char *value, char **cause)
 		err_set(cause, "expected a zoo model (%s), FILE.h5 or run:ID", list);
 	free(list);
 	return -1;
+}
+
+/* A variant name of some scheme (the pairing with the scheme is checked by config_check). */
+static int
+check_variant(const char *value, char **cause)
+{
+	if (strcmp(value, "default") == 0)
+		return 0;
+	const char *names[64];
+	size_t n = 0;
+	for (size_t i = 0; i < quant_scheme_count(); i++)
+		for (const char *const *v = quant_scheme_at(i)->variants; *v && n < 64; v++) {
+			if (strcmp(*v, value) == 0)
+				return 0;
+			names[n++] = *v;
+		}
+	const char *near = util_nearest(value, names, n);
+	if (near)
+		return err_set(cause, "no scheme has this variant (did you mean '%s'?)", near);
+	return err_set(cause, "no scheme has this variant");
 }
 
 static int
@@ -450,20 +513,68 @@ config_job(const struct config *cfg)
 	return strcmp(cfg->v[i].text, "eval") == 0 ? CONFIG_JOB_EVAL : CONFIG_JOB_TRAIN;
 }
 
+/* The keys that only matter when something is quantized (bits below 32). */
+static int
+is_quant_key(const char *name)
+{
+	static const char *const keys[] = {"scheme",    "w.scheme",  "a.scheme",   "w.bits",
+					   "a.bits",    "g.bits",    "w.gran",     "w.variant",
+					   "a.variant", "firstlast", "lcq.gscale", "q.lr"};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (strcmp(name, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Nonzero when cfg quantizes weights, activations or gradients. */
+static int
+quantizing(const struct config *cfg)
+{
+	return config_get_int(cfg, "w.bits") < 32 || config_get_int(cfg, "a.bits") < 32 ||
+	       config_get_int(cfg, "g.bits") < 32;
+}
+
 int
 config_applies(const struct config *cfg, const struct config_key *k)
 {
-	return (k->jobs & config_job(cfg)) != 0;
+	if ((k->jobs & config_job(cfg)) == 0)
+		return 0;
+	return !is_quant_key(k->name) || quantizing(cfg);
 }
 
 int
 config_check(const struct config *cfg, char **cause)
 {
 	const char *job = config_get(cfg, "job");
-	for (int i = 0; i < CONFIG_NKEYS; i++)
-		if (cfg->v[i].set && !config_applies(cfg, &config_keys[i]))
-			return err_set(cause, "key '%s' does not apply to job=%s", config_keys[i].name,
-				       job);
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (!cfg->v[i].set || config_applies(cfg, k))
+			continue;
+		if ((k->jobs & config_job(cfg)) && is_quant_key(k->name))
+			return err_set(cause,
+				       "%s=%s has no effect: nothing is quantized (set w.bits and/or "
+				       "a.bits below 32, e.g. w.bits=4 a.bits=4)",
+				       k->name, cfg->v[i].text);
+		return err_set(cause, "key '%s' does not apply to job=%s", k->name, job);
+	}
+	if (config_job(cfg) == CONFIG_JOB_TRAIN) {
+		const char *bits[] = {"w.bits", "a.bits", "g.bits"};
+		for (int k = 0; k < 3; k++) {
+			long long b = config_get_int(cfg, bits[k]);
+			if (b > 8 && b < 32)
+				return err_set(cause, "%s=%lld: bits must be 1..8, or 32 for float",
+					       bits[k], b);
+		}
+		struct qat_config qc;
+		config_to_qat(cfg, &qc);
+		if (qat_check(&qc, cause) < 0)
+			return -1;
+		if (qat_config_active(&qc) && !strcmp(config_get(cfg, "scheme"), "float") &&
+		    !strcmp(config_get(cfg, "w.scheme"), "same") &&
+		    !strcmp(config_get(cfg, "a.scheme"), "same"))
+			return err_set(cause, "w.bits/a.bits below 32 need a scheme (scheme=uniform, "
+					      "pot, apot, lcq or qnn)");
+	}
 	const char *model = config_get(cfg, "model");
 	if (config_job(cfg) == CONFIG_JOB_EVAL) {
 		for (const char *const *a = model_arch_names(); *a; a++)
@@ -628,4 +739,30 @@ config_to_train_opts(const struct config *cfg, struct train_opts *o)
 	o->aug_pad = (int)config_get_int(cfg, "aug.pad");
 	o->aug_flip = config_get_bool(cfg, "aug.flip");
 	o->seed = (uint64_t)config_get_int(cfg, "seed");
+}
+
+/* The scheme of role ("w." or "a."): its own key unless "same". */
+static const char *
+role_scheme(const struct config *cfg, const char *key)
+{
+	const char *s = config_get(cfg, key);
+	return strcmp(s, "same") == 0 ? config_get(cfg, "scheme") : s;
+}
+
+void
+config_to_qat(const struct config *cfg, struct qat_config *qc)
+{
+	memset(qc, 0, sizeof *qc);
+	qc->w_scheme = role_scheme(cfg, "w.scheme");
+	qc->a_scheme = role_scheme(cfg, "a.scheme");
+	qc->w_bits = (int)config_get_int(cfg, "w.bits");
+	qc->a_bits = (int)config_get_int(cfg, "a.bits");
+	qc->g_bits = (int)config_get_int(cfg, "g.bits");
+	const char *wv = config_get(cfg, "w.variant"), *av = config_get(cfg, "a.variant");
+	qc->w_variant = strcmp(wv, "default") ? wv : NULL;
+	qc->a_variant = strcmp(av, "default") ? av : NULL;
+	qc->w_channel = strcmp(config_get(cfg, "w.gran"), "channel") == 0;
+	qc->firstlast = (enum qat_firstlast)config_get_int(cfg, "firstlast");
+	qc->lcq_gscale = (int)config_get_int(cfg, "lcq.gscale");
+	qc->seed = (uint64_t)config_get_int(cfg, "seed");
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 struct train_opts;
+struct qat_config;
 struct config;
 
 enum config_type { CONFIG_INT, CONFIG_FLOAT, CONFIG_BOOL, CONFIG_ENUM, CONFIG_STRING };
@@ -118,5 +119,11 @@ void config_hash(const struct config *cfg, char out[CONFIG_HASH_LEN + 1]);
  * step.size, step.gamma, loss, aug.pad, aug.flip, seed). Never fails.
  */
 void config_to_train_opts(const struct config *cfg, struct train_opts *opts);
+
+/*
+ * Quantization settings from cfg (scheme, w./a.scheme, w./a./g.bits,
+ * w./a.variant, w.gran, firstlast, lcq.gscale, seed). Strings point into cfg.
+ */
+void config_to_qat(const struct config *cfg, struct qat_config *qc);
 
 #endif

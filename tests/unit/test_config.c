@@ -15,7 +15,7 @@
 #include "tests/unit/tap.h"
 
 static const char default_json[] =
-	"{\"aug.flip\":false,\"aug.pad\":0,\"batch\":128,\"dataset\":\"fmnist\",\"epochs\":10,"
+	"{\"aug.flip\":false,\"aug.pad\":0,\"batch\":128,\"bn\":\"standard\",\"dataset\":\"fmnist\",\"epochs\":10,"
 	"\"job\":\"train\",\"loss\":\"xent\",\"lr\":0.05,\"model\":\"mlp\",\"momentum\":0.9,"
 	"\"nesterov\":true,\"optim\":\"sgd\",\"sched\":\"cosine\",\"seed\":1,\"step.gamma\":0.1,"
 	"\"step.size\":10,\"test.n\":0,\"threads\":0,\"train.n\":0,\"warmup\":1,\"wd\":0.0005}";

@@ -108,7 +108,7 @@ train_once(const char *arch, const struct dataset *tr, uint64_t seed, int aug, s
 	o.aug_flip = aug;
 	struct train_result r;
 	char *cause = NULL;
-	if (train_run(m, tr, NULL, &o, NULL, &r, &cause) < 0) {
+	if (train_run(m, tr, NULL, &o, NULL, NULL, &r, &cause) < 0) {
 		tap_diag("train_run: %s", cause);
 		free(cause);
 	}
@@ -210,7 +210,7 @@ test_learning(void)
 	struct engine_events ev = {&rec, rec_progress, rec_metric, NULL, rec_stop};
 	struct train_result r;
 	char *cause = NULL;
-	int rc = train_run(m, tr, te, &o, &ev, &r, &cause);
+	int rc = train_run(m, tr, te, &o, NULL, &ev, &r, &cause);
 	tap_ok(rc == 0 && r.status == TRAIN_DONE && r.epochs_done == 4, "mlp trains 4 epochs");
 	tap_ok(r.test_acc > 0.95, "mlp learns separable blobs: test accuracy %.3f > 0.95", r.test_acc);
 	tap_ok(r.train_loss < 0.3, "mlp: final train loss %.3f < 0.3", r.train_loss);
@@ -242,13 +242,13 @@ test_learning(void)
 	o.lr = 1e-3;
 	o.loss = LOSS_SQHINGE;
 	o.warmup = 0.5;
-	rc = train_run(m, tr8, te8, &o, NULL, &r, &cause);
+	rc = train_run(m, tr8, te8, &o, NULL, NULL, &r, &cause);
 	tap_ok(rc == 0 && r.test_acc > 0.9, "cnn + Adam + squared hinge learns: test accuracy %.3f",
 	       r.test_acc);
 	model_free(m);
 
 	m = model_new("lenet5", 1, 28, 28, 10, 1, NULL);
-	rc = train_run(m, tr8, te8, &o, NULL, &r, &cause);
+	rc = train_run(m, tr8, te8, &o, NULL, NULL, &r, &cause);
 	tap_ok(rc == -1 && cause && strstr(cause, "blobs:4") && strstr(cause, "28x28"),
 	       "a dataset of the wrong shape is refused: %s", cause ? cause : "");
 	free(cause);
@@ -273,7 +273,7 @@ test_stop_and_diverge(void)
 	struct engine_events ev = {&rec, rec_progress, rec_metric, NULL, rec_stop};
 	struct train_result r;
 	char *cause = NULL;
-	int rc = train_run(m, tr, NULL, &o, &ev, &r, &cause);
+	int rc = train_run(m, tr, NULL, &o, NULL, &ev, &r, &cause);
 	tap_ok(rc == 0 && r.status == TRAIN_CANCELLED && r.epochs_done == 0,
 	       "should_stop cancels (status %d, epochs %d)", (int)r.status, r.epochs_done);
 	tap_eq_int(rec.progress_train, 4, "four batches ran before the stop");
@@ -284,13 +284,13 @@ test_stop_and_diverge(void)
 	o.lr = 1e6;
 	o.momentum = 0;
 	o.nesterov = 0;
-	rc = train_run(m, tr, NULL, &o, NULL, &r, &cause);
+	rc = train_run(m, tr, NULL, &o, NULL, NULL, &r, &cause);
 	tap_ok(rc == 0 && r.status == TRAIN_DIVERGED && !isfinite(r.train_loss),
 	       "lr=1e6 diverges (status %d, loss %g)", (int)r.status, r.train_loss);
 
 	train_opts_default(&o);
 	o.batch = 0;
-	rc = train_run(m, tr, NULL, &o, NULL, &r, &cause);
+	rc = train_run(m, tr, NULL, &o, NULL, NULL, &r, &cause);
 	tap_ok(rc == -1 && cause && strstr(cause, "batch"), "batch 0 is refused: %s",
 	       cause ? cause : "");
 	free(cause);
@@ -298,7 +298,7 @@ test_stop_and_diverge(void)
 	train_opts_default(&o);
 	o.sched = SCHED_STEP;
 	o.step_size = 0;
-	rc = train_run(m, tr, NULL, &o, NULL, &r, &cause);
+	rc = train_run(m, tr, NULL, &o, NULL, NULL, &r, &cause);
 	tap_ok(rc == -1 && cause && strstr(cause, "step_size"), "step_size 0 is refused: %s",
 	       cause ? cause : "");
 	free(cause);
