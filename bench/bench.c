@@ -7,10 +7,17 @@
  *    theoretical FP32 peak when QB_PEAK_GFLOPS gives it;
  *  - engine GEMM (engine/gemm.h) on the shapes the zoo's layers use, as a
  *    fraction of that peak;
+ *  - quantizer throughput (engine/quant/quant.h): forward and backward
+ *    elements/s of each scheme on a 1M-element tensor, and the forward
+ *    speed-up of the optimised path over the scalar _ref path;
  *  - training (batch 128) and inference (batch 256) images/s of the zoo
  *    models on Fashion-MNIST, through the same train_run/train_evaluate that
  *    `qbench train` uses.
  * Every figure printed is measured here; nothing is typed in.
+ *
+ * Usage: bench [gemm | quant | models | MODEL]: no argument runs every
+ * section (`make bench`); a section name runs that one, a zoo model name the
+ * models section for that model alone. `bench --help` lists the sections.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,15 +26,16 @@
 #include "engine/data.h"
 #include "engine/gemm.h"
 #include "engine/model.h"
+#include "engine/quant/quant.h"
+#include "engine/rng.h"
 #include "engine/threads.h"
 #include "engine/train.h"
 #include "engine/util.h"
 
-/* Runs fn until at least min_s seconds have passed; returns calls per second. */
+/* Calls fn until at least min_s seconds have passed (no warm-up); returns calls per second. */
 static double
-bench_rate(void (*fn)(void *), void *arg, double min_s)
+bench_loop(void (*fn)(void *), void *arg, double min_s)
 {
-	fn(arg); /* warm-up */
 	long calls = 0;
 	double t0 = util_now(), t;
 	do {
@@ -36,6 +44,14 @@ bench_rate(void (*fn)(void *), void *arg, double min_s)
 		t = util_now() - t0;
 	} while (t < min_s);
 	return (double)calls / t;
+}
+
+/* Runs fn once to warm up, then until at least min_s seconds have passed; returns calls per second. */
+static double
+bench_rate(void (*fn)(void *), void *arg, double min_s)
+{
+	fn(arg);
+	return bench_loop(fn, arg, min_s);
 }
 
 struct gemm_case {
@@ -120,6 +136,185 @@ cmp_double(const void *a, const void *b)
 }
 
 /*
+ * Quantizer throughput. Each case quantizes one tensor of QBENCH_N floats, the
+ * size of a 1024x1024 weight matrix or of a batch of activations: weights are
+ * N(0, 1) draws (the normalised weights the schemes expect) with clip alpha
+ * 1.5, activations relu(N(0, 1)) with alpha 3; binarized activations are
+ * N(0, 1), as the signed hardtanh outputs a BNN binarizes. Upstream
+ * gradients are N(0, 1). Each figure is the median of QBENCH_TRIALS timings
+ * of QBENCH_MIN_S seconds after one warm-up call, in elements per second;
+ * backward includes quant_zero_grad, as in one training step. The trials of
+ * forward, backward and forward _ref take turns, so that a burst of load from
+ * another process on shared vCPUs lands on one trial of each path rather than
+ * on every trial of one, and the speed-up compares like with like.
+ */
+#define QBENCH_N ((size_t)1 << 20)
+#define QBENCH_TRIALS 5
+#define QBENCH_MIN_S 0.025
+
+enum qbench_data { QBENCH_NORMAL, QBENCH_RELU };
+
+struct qbench_case {
+	struct quant_config cfg; /* is_signed -1: signedness from the role */
+	enum qbench_data data;
+	int training;            /* forward in training mode (qnn stoch draws) */
+	const char *note;        /* shown after alpha, or NULL */
+};
+
+#define QB_W QUANT_ROLE_WEIGHT
+#define QB_A QUANT_ROLE_ACT
+static const struct qbench_case qbench_cases[] = {
+	{{.scheme = "uniform", .variant = "lsq", .bits = 4, .role = QB_W, .alpha = 1.5f,
+	  .is_signed = -1, .grad_scale = 1}, QBENCH_NORMAL, 0, "per tensor"},
+	{{.scheme = "uniform", .variant = "lsq", .bits = 4, .role = QB_W, .alpha = 1.5f,
+	  .channels = 64, .is_signed = -1, .grad_scale = 1}, QBENCH_NORMAL, 0, "64 channels"},
+	{{.scheme = "uniform", .variant = "lsq", .bits = 8, .role = QB_A, .alpha = 3.0f,
+	  .is_signed = -1, .grad_scale = 1}, QBENCH_RELU, 0, NULL},
+	{{.scheme = "uniform", .variant = "clip", .bits = 4, .role = QB_W, .alpha = 1.5f,
+	  .is_signed = -1}, QBENCH_NORMAL, 0, NULL},
+	{{.scheme = "pot", .bits = 4, .role = QB_W, .alpha = 1.5f, .is_signed = -1},
+	 QBENCH_NORMAL, 0, NULL},
+	{{.scheme = "apot", .bits = 3, .role = QB_W, .alpha = 1.5f, .is_signed = -1},
+	 QBENCH_NORMAL, 0, NULL},
+	{{.scheme = "apot", .bits = 4, .role = QB_W, .alpha = 1.5f, .is_signed = -1},
+	 QBENCH_NORMAL, 0, NULL},
+	{{.scheme = "apot", .bits = 4, .role = QB_A, .alpha = 3.0f, .is_signed = -1},
+	 QBENCH_RELU, 0, NULL},
+	{{.scheme = "lcq", .bits = 2, .role = QB_W, .alpha = 1.5f, .is_signed = -1},
+	 QBENCH_NORMAL, 0, "ternary"},
+	{{.scheme = "lcq", .bits = 3, .role = QB_A, .alpha = 3.0f, .is_signed = -1},
+	 QBENCH_RELU, 0, "companding"},
+	{{.scheme = "lcq", .bits = 4, .role = QB_A, .alpha = 3.0f, .is_signed = -1},
+	 QBENCH_RELU, 0, "companding"},
+	{{.scheme = "qnn", .variant = "det", .bits = 1, .role = QB_W, .is_signed = -1},
+	 QBENCH_NORMAL, 0, NULL},
+	{{.scheme = "qnn", .variant = "stoch", .bits = 1, .role = QB_A, .is_signed = -1,
+	  .seed = 1}, QBENCH_NORMAL, 1, "training"},
+	{{.scheme = "qnn", .variant = "linear", .bits = 2, .role = QB_A, .alpha = 3.0f,
+	  .is_signed = -1}, QBENCH_RELU, 0, NULL},
+	{{.scheme = "qnn", .variant = "log", .bits = 4, .role = QB_W, .alpha = 1.5f,
+	  .is_signed = -1}, QBENCH_NORMAL, 0, NULL},
+};
+#undef QB_W
+#undef QB_A
+
+/* One timed call's operands: x, dy, y, dx are (n). */
+struct qbench_run {
+	struct quant *q;
+	const float *x, *dy;
+	float *y, *dx;
+	size_t n;
+	int training;
+};
+
+static void
+qbench_forward(void *arg)
+{
+	struct qbench_run *r = arg;
+	quant_forward(r->q, r->y, r->x, r->n, r->training);
+}
+
+static void
+qbench_forward_ref(void *arg)
+{
+	struct qbench_run *r = arg;
+	quant_forward_ref(r->q, r->y, r->x, r->n, r->training);
+}
+
+/* dx accumulates over calls; it only grows by |dy| a call, far from overflow. */
+static void
+qbench_backward(void *arg)
+{
+	struct qbench_run *r = arg;
+	quant_zero_grad(r->q);
+	quant_backward(r->q, r->dx, r->dy, r->x, r->n);
+}
+
+/* The paths timed for each case, in the order their trials take turns. */
+enum { QBENCH_FWD, QBENCH_BWD, QBENCH_REF, QBENCH_NPATHS };
+static void (*const qbench_paths[QBENCH_NPATHS])(void *) = {
+	[QBENCH_FWD] = qbench_forward,
+	[QBENCH_BWD] = qbench_backward,
+	[QBENCH_REF] = qbench_forward_ref,
+};
+
+/* rate[p] <- median elements/s of path p over QBENCH_TRIALS interleaved timings. */
+static void
+qbench_rates(double rate[QBENCH_NPATHS], struct qbench_run *r)
+{
+	double t[QBENCH_NPATHS][QBENCH_TRIALS];
+	for (int p = 0; p < QBENCH_NPATHS; p++)
+		qbench_paths[p](r); /* warm-up */
+	for (int k = 0; k < QBENCH_TRIALS; k++)
+		for (int p = 0; p < QBENCH_NPATHS; p++)
+			t[p][k] = bench_loop(qbench_paths[p], r, QBENCH_MIN_S) * (double)r->n;
+	for (int p = 0; p < QBENCH_NPATHS; p++) {
+		qsort(t[p], QBENCH_TRIALS, sizeof t[p][0], cmp_double);
+		rate[p] = t[p][QBENCH_TRIALS / 2];
+	}
+}
+
+static int
+bench_quant(int threads)
+{
+	size_t n = QBENCH_N;
+	float *xn = xalloc_floats(n), *xr = xalloc_floats(n), *dy = xalloc_floats(n);
+	float *y = xalloc_floats(n), *dx = xalloc_floats(n);
+	struct rng g;
+	rng_seed(&g, 1);
+	for (size_t i = 0; i < n; i++) {
+		xn[i] = rng_normal(&g);
+		xr[i] = xn[i] > 0 ? xn[i] : 0.0f;
+		dy[i] = rng_normal(&g);
+		dx[i] = 0;
+	}
+	printf("Quantizers on %zu floats, Melem/s (median of %d; %d threads):\n", n, QBENCH_TRIALS,
+	       threads);
+	printf("  %-7s %-8s %-4s %-11s %-24s %8s %8s %8s %7s\n", "scheme", "variant", "bits",
+	       "data", "setting", "forward", "backward", "fwd ref", "fwd/ref");
+	int rc = 0;
+	for (size_t i = 0; i < sizeof qbench_cases / sizeof qbench_cases[0]; i++) {
+		const struct qbench_case *c = &qbench_cases[i];
+		char *cause = NULL;
+		struct quant *q;
+		if (quant_new(&q, &c->cfg, &cause) < 0) {
+			fprintf(stderr, "bench: %s\n", cause);
+			free(cause);
+			rc = -1;
+			continue;
+		}
+		/* LCQ starts from theta = 0 (uniform); a sloped compander exercises every interval. */
+		if (strcmp(c->cfg.scheme, "lcq") == 0)
+			for (int k = 0; k < QUANT_LCQ_K; k++)
+				q->theta[k] = 1.0f - 2.0f * (float)k / (float)(QUANT_LCQ_K - 1);
+		struct qbench_run r = {q, c->data == QBENCH_RELU ? xr : xn, dy, y, dx, n,
+				       c->training};
+		double rate[QBENCH_NPATHS];
+		qbench_rates(rate, &r);
+		char bits[16], setting[64];
+		snprintf(bits, sizeof bits, "%c%d", c->cfg.role == QUANT_ROLE_WEIGHT ? 'w' : 'a',
+			 c->cfg.bits);
+		if (c->cfg.alpha > 0)
+			snprintf(setting, sizeof setting, "alpha %g%s%s", (double)c->cfg.alpha,
+				 c->note ? ", " : "", c->note ? c->note : "");
+		else
+			snprintf(setting, sizeof setting, "%s", c->note ? c->note : "-");
+		printf("  %-7s %-8s %-4s %-11s %-24s %8.1f %8.1f %8.1f %6.1fx\n", q->scheme->name,
+		       q->scheme->variants[q->variant], bits,
+		       c->data == QBENCH_RELU ? "relu N(0,1)" : "N(0,1)", setting,
+		       rate[QBENCH_FWD] / 1e6, rate[QBENCH_BWD] / 1e6, rate[QBENCH_REF] / 1e6,
+		       rate[QBENCH_FWD] / rate[QBENCH_REF]);
+		quant_free(q);
+	}
+	xfree_aligned(xn);
+	xfree_aligned(xr);
+	xfree_aligned(dy);
+	xfree_aligned(y);
+	xfree_aligned(dx);
+	return rc;
+}
+
+/*
  * Trains arch for one epoch over train (a slice of the training set) BENCH_TRIALS
  * times from the same initial weights, then times inference over the whole test
  * set as often; prints the median and the best of each. Shared vCPUs make single
@@ -146,7 +341,7 @@ bench_model(const char *arch, const struct dataset *train, const struct dataset 
 	double tr[BENCH_TRIALS], inf[BENCH_TRIALS];
 	for (int t = 0; t < BENCH_TRIALS; t++) {
 		struct train_result r;
-		if (train_run(m, train, NULL, &o, NULL, &r, &cause) < 0) {
+		if (train_run(m, train, NULL, &o, NULL, NULL, &r, &cause) < 0) {
 			fprintf(stderr, "bench: %s: %s\n", arch, cause);
 			free(cause);
 			model_free(m);
@@ -166,19 +361,17 @@ bench_model(const char *arch, const struct dataset *train, const struct dataset 
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	int threads = threads_init(0);
-	const char *only = argc > 1 ? argv[1] : NULL;
-	printf("qbench bench: %d threads%s%s\n", threads, getenv("OPENBLAS_CORETYPE") ? ", OPENBLAS_CORETYPE=" : "",
-	       getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
-	double peak = 0;
-	if (!only || strcmp(only, "gemm") == 0)
-		bench_gemm(&peak);
-	if (only && strcmp(only, "gemm") == 0)
-		return 0;
+/* Each trial trains for a few seconds: the whole epoch, or a slice for slow models. */
+static const struct {
+	const char *arch;
+	int images; /* training images a trial (0: the whole set) */
+} bench_models_table[] = {{"mlp", 0}, {"lenet5", 0}, {"cnn", 12800}, {"resnet20", 2560}};
+#define BENCH_NMODELS (sizeof bench_models_table / sizeof bench_models_table[0])
 
+/* The models section, for every zoo model or only for arch (non-NULL). */
+static int
+bench_models(const char *arch)
+{
 	char *cause = NULL;
 	struct dataset *train = NULL, *test = NULL;
 	if (dataset_load(&train, "fmnist", DATA_TRAIN, 0, &cause) < 0 ||
@@ -186,26 +379,89 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench: %s\n", cause);
 		free(cause);
 		dataset_free(train);
-		return 1;
+		return -1;
 	}
 	printf("Models on Fashion-MNIST, images/s (train batch 128, inference batch 256):\n");
 	printf("  %-9s %9s %9s %11s %9s %10s\n", "model", "train med", "best", "infer med", "best",
 	       "MFLOP/img");
-	/* Each trial trains for a few seconds: the whole epoch, or a slice for slow models. */
-	static const struct {
-		const char *arch;
-		int images;
-	} models[] = {{"mlp", 0}, {"lenet5", 0}, {"cnn", 12800}, {"resnet20", 2560}};
 	int rc = 0;
-	for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-		if (only && strcmp(only, models[i].arch) != 0)
+	for (size_t i = 0; i < BENCH_NMODELS; i++) {
+		if (arch && strcmp(arch, bench_models_table[i].arch) != 0)
 			continue;
 		struct dataset part = *train;
-		if (models[i].images > 0 && models[i].images < part.n)
-			part.n = models[i].images;
-		rc |= bench_model(models[i].arch, &part, test) < 0;
+		if (bench_models_table[i].images > 0 && bench_models_table[i].images < part.n)
+			part.n = bench_models_table[i].images;
+		if (bench_model(bench_models_table[i].arch, &part, test) < 0)
+			rc = -1;
 	}
 	dataset_free(train);
 	dataset_free(test);
+	return rc;
+}
+
+/* The sections, in the order a full run prints them. */
+enum bench_section { BENCH_GEMM, BENCH_QUANT, BENCH_MODELS, BENCH_NSECTIONS };
+static const struct {
+	const char *name;
+	const char *help;
+} bench_sections[BENCH_NSECTIONS] = {
+	[BENCH_GEMM] = {"gemm", "BLAS peak and engine GEMM on the zoo's layer shapes, GFLOP/s"},
+	[BENCH_QUANT] = {"quant", "quantizers: forward and backward Melem/s, forward speed-up "
+				  "over _ref"},
+	[BENCH_MODELS] = {"models", "zoo models: training and inference images/s on "
+				    "Fashion-MNIST"},
+};
+
+static void
+bench_usage(FILE *f)
+{
+	fprintf(f, "usage: bench [SECTION | MODEL]\n"
+		   "Without an argument, runs every section. Sections:\n");
+	for (int i = 0; i < BENCH_NSECTIONS; i++)
+		fprintf(f, "  %-8s %s\n", bench_sections[i].name, bench_sections[i].help);
+	fprintf(f, "A MODEL runs the models section for that model alone:");
+	for (size_t i = 0; i < BENCH_NMODELS; i++)
+		fprintf(f, " %s", bench_models_table[i].arch);
+	fprintf(f, "\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *only = argc > 1 ? argv[1] : NULL;
+	if (only && (strcmp(only, "--help") == 0 || strcmp(only, "-h") == 0)) {
+		bench_usage(stdout);
+		return 0;
+	}
+	/* which sections run, indexed by enum bench_section; arch narrows "models" */
+	int run[BENCH_NSECTIONS];
+	const char *arch = NULL;
+	int known = 0;
+	for (int i = 0; i < BENCH_NSECTIONS; i++) {
+		run[i] = !only || strcmp(only, bench_sections[i].name) == 0;
+		known |= run[i];
+	}
+	for (size_t i = 0; only && !known && i < BENCH_NMODELS; i++) {
+		if (strcmp(only, bench_models_table[i].arch) == 0) {
+			arch = only;
+			run[BENCH_MODELS] = known = 1;
+		}
+	}
+	if (argc > 2 || !known) {
+		bench_usage(stderr);
+		return 2;
+	}
+
+	int threads = threads_init(0);
+	printf("qbench bench: %d threads%s%s\n", threads, getenv("OPENBLAS_CORETYPE") ? ", OPENBLAS_CORETYPE=" : "",
+	       getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "");
+	int rc = 0;
+	double peak = 0;
+	if (run[BENCH_GEMM])
+		bench_gemm(&peak);
+	if (run[BENCH_QUANT] && bench_quant(threads) < 0)
+		rc = 1;
+	if (run[BENCH_MODELS] && bench_models(arch) < 0)
+		rc = 1;
 	return rc;
 }
