@@ -700,6 +700,19 @@ qat_free(struct qat *q)
 	free(q);
 }
 
+size_t
+qat_quantized_weight(struct qat *q, const char *group, float *out)
+{
+	for (int k = 0; k < q->n_layers; k++) {
+		struct qlayer *L = &q->layers[k];
+		if (strcmp(L->group, group) != 0 || L->wkind == W_FLOAT)
+			continue;
+		weight_forward(L, out, L->w, L->w_size, 0);
+		return L->w_size;
+	}
+	return 0;
+}
+
 /* ---------------------------------------------------------------------------
  * Training hooks
  * ------------------------------------------------------------------------- */

@@ -114,6 +114,14 @@ void qat_train_plugin(struct qat *q, double lr_scale, struct train_plugin *out);
  */
 void qat_report(struct qat *q, int step, int final, const struct engine_events *ev);
 
+/*
+ * The weight layer `group` ("03_conv") computes with, in the layer's units,
+ * into out (the weight's size), from the current real weight and quantizer
+ * state. Returns the number of elements, or 0 when the layer has no
+ * quantized weight.
+ */
+size_t qat_quantized_weight(struct qat *q, const char *group, float *out);
+
 /* ---- costs ---- */
 
 struct qat_cost {
