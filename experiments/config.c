@@ -569,11 +569,10 @@ config_check(const struct config *cfg, char **cause)
 		config_to_qat(cfg, &qc);
 		if (qat_check(&qc, cause) < 0)
 			return -1;
-		if (qat_config_active(&qc) && !strcmp(config_get(cfg, "scheme"), "float") &&
-		    !strcmp(config_get(cfg, "w.scheme"), "same") &&
-		    !strcmp(config_get(cfg, "a.scheme"), "same"))
-			return err_set(cause, "w.bits/a.bits below 32 need a scheme (scheme=uniform, "
-					      "pot, apot, lcq or qnn)");
+		if ((config_get_int(cfg, "w.bits") < 32 && !strcmp(qc.w_scheme, "float")) ||
+		    (config_get_int(cfg, "a.bits") < 32 && !strcmp(qc.a_scheme, "float")))
+			return err_set(cause, "w.bits/a.bits below 32 need a scheme: scheme=uniform, "
+					      "pot, apot, lcq or qnn (or w.scheme/a.scheme)");
 	}
 	const char *model = config_get(cfg, "model");
 	if (config_job(cfg) == CONFIG_JOB_EVAL) {
