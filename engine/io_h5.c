@@ -246,6 +246,25 @@ write_root_attrs(hid_t file, const struct model *m)
 	return 0;
 }
 
+/* Writes dataset name in group: ndim dims, file type ftype, from data of memory type mtype. */
+static int
+write_dataset(hid_t group, const char *name, hid_t ftype, hid_t mtype, int ndim,
+	      const hsize_t *dims, const void *data)
+{
+	hid_t space = H5Screate_simple(ndim, dims, NULL), ds = -1;
+	int rc = -1;
+	if (space < 0)
+		goto out;
+	ds = H5Dcreate2(group, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+	if (ds < 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+		goto out;
+	rc = 0;
+out:
+	close_id(&ds, H5Dclose);
+	close_id(&space, H5Sclose);
+	return rc;
+}
+
 /* Writes tensor t as a float32 dataset named t->name in group. */
 static int
 write_tensor(hid_t group, const struct model_tensor *t)
@@ -253,18 +272,8 @@ write_tensor(hid_t group, const struct model_tensor *t)
 	hsize_t dims[4];
 	for (int k = 0; k < t->ndim; k++)
 		dims[k] = (hsize_t)t->shape[k];
-	hid_t space = H5Screate_simple(t->ndim, dims, NULL), ds = -1;
-	int rc = -1;
-	if (space < 0)
-		goto out;
-	ds = H5Dcreate2(group, t->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-	if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->data) < 0)
-		goto out;
-	rc = 0;
-out:
-	close_id(&ds, H5Dclose);
-	close_id(&space, H5Sclose);
-	return rc;
+	return write_dataset(group, t->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, t->ndim, dims,
+			     t->data);
 }
 
 /* Flushes a finished file to disk before it is renamed into place. */
@@ -286,24 +295,14 @@ write_extra_data(hid_t group, const struct io_h5_data *d)
 	hsize_t dims[4];
 	for (int k = 0; k < d->ndim; k++)
 		dims[k] = (hsize_t)d->dims[k];
-	hid_t ftype = d->type == IO_H5_F32 ? H5T_IEEE_F32LE
-		      : d->type == IO_H5_I8 ? H5T_STD_I8LE
-					    : H5T_STD_I32LE;
-	hid_t mtype = d->type == IO_H5_F32 ? H5T_NATIVE_FLOAT
-		      : d->type == IO_H5_I8 ? H5T_NATIVE_INT8
-					    : H5T_NATIVE_INT32;
-	hid_t space = H5Screate_simple(d->ndim, dims, NULL), ds = -1;
-	int rc = -1;
-	if (space < 0)
-		goto out;
-	ds = H5Dcreate2(group, d->name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-	if (ds < 0 || H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, d->data) < 0)
-		goto out;
-	rc = 0;
-out:
-	close_id(&ds, H5Dclose);
-	close_id(&space, H5Sclose);
-	return rc;
+	if (d->type == IO_H5_F32)
+		return write_dataset(group, d->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d->ndim, dims,
+				     d->data);
+	if (d->type == IO_H5_I8)
+		return write_dataset(group, d->name, H5T_STD_I8LE, H5T_NATIVE_INT8, d->ndim, dims,
+				     d->data);
+	return write_dataset(group, d->name, H5T_STD_I32LE, H5T_NATIVE_INT32, d->ndim, dims,
+			     d->data);
 }
 
 static int
