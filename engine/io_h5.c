@@ -243,6 +243,9 @@ write_root_attrs(hid_t file, const struct model *m)
 	    attr_put_ints(file, "input_shape", shape, 3, 0) ||
 	    attr_put_str(file, "created_by", PACKAGE_NAME " " PACKAGE_VERSION))
 		return -1;
+	/* only shift-based batch norm is written: files of exact BN stay as they were */
+	if (model_bn_shift(m) && attr_put_str(file, "bn", "shift"))
+		return -1;
 	return 0;
 }
 
@@ -499,6 +502,19 @@ read_header(struct model **out, hid_t file, const char *path, char **cause)
 		err_wrap(cause, "%s: root attributes arch '%s', input_shape [%lld, %lld, %lld], classes %lld",
 			 path, arch, shape[0], shape[1], shape[2], classes);
 		goto out;
+	}
+	if (H5Aexists(file, "bn") > 0) {
+		char *bn = NULL;
+		if (attr_get_str(file, "bn", &bn, path, cause))
+			goto out;
+		int shift = strcmp(bn, "shift") == 0, bad = !shift && strcmp(bn, "standard") != 0;
+		if (bad)
+			err_set(cause, "%s: root attribute 'bn' is '%s', expected 'standard' or 'shift'",
+				path, bn);
+		free(bn);
+		if (bad)
+			goto out; /* the caller frees *out */
+		model_set_bn_shift(*out, shift);
 	}
 	rc = 0;
 out:

@@ -13,6 +13,10 @@
  * channel's first value (sums of d and d^2, d = x - x0), which in double loses
  * nothing unless |mean - x0| is ~1e6 standard deviations. Channels are
  * independent: they are split across threads with a static schedule.
+ *
+ * Also QNN's shift-based batch norm (Hubara et al. 2018; formulas and the
+ * encoding of its running inverse standard deviation in layers.h), on the same
+ * per-channel machinery: every scale it applies is a power of two (AP2).
  */
 #include <math.h>
 #include <stddef.h>
@@ -169,17 +173,28 @@ norm_batch_moments(double *s1, double *s2, const float *inp, const double *shift
 	free(p1);
 }
 
-/* sum dy and sum dy * (x - mu[c]) of every channel (see norm_grad_sums). */
+/*
+ * A per-channel kernel of two sums over the B segments of one channel (`stride`
+ * apart) of dy and x, around mu: norm_grad_sums and the shift kernels below.
+ */
+typedef void norm_sums_fn(double *s1, double *s2, const float *dy, const float *x, int B,
+			  size_t HW, size_t stride, double mu);
+
+/*
+ * The sums fn of every channel c into s1[c], s2[c], around mu[c]; dy may be NULL
+ * when fn does not read it. Like norm_batch_moments, per-plane partials are added
+ * in batch order, so the result does not depend on the thread count.
+ */
 static void
-norm_batch_grad_sums(double *sdy, double *sdx, const float *dout, const float *inp,
-		     const double *mu, int B, int C, int HW)
+norm_batch_sums(norm_sums_fn *fn, double *s1, double *s2, const float *dy, const float *x,
+		const double *mu, int B, int C, int HW)
 {
 	size_t plane = (size_t)HW, stride = (size_t)C * HW;
 	if (HW < NORM_STREAM_MIN_HW) {
 #pragma omp parallel for schedule(static)
 		for (int c = 0; c < C; c++)
-			norm_grad_sums(&sdy[c], &sdx[c], dout + c * plane, inp + c * plane, B, plane,
-				       stride, mu[c]);
+			fn(&s1[c], &s2[c], dy ? dy + c * plane : NULL, x + c * plane, B, plane,
+			   stride, mu[c]);
 		return;
 	}
 	long planes = (long)B * C;
@@ -188,8 +203,8 @@ norm_batch_grad_sums(double *sdy, double *sdx, const float *dout, const float *i
 	{
 #pragma omp for schedule(static)
 		for (long bc = 0; bc < planes; bc++)
-			norm_grad_sums(&p1[bc], &p2[bc], dout + bc * plane, inp + bc * plane, 1,
-				       plane, plane, mu[bc % C]);
+			fn(&p1[bc], &p2[bc], dy ? dy + bc * plane : NULL, x + bc * plane, 1, plane,
+			   plane, mu[bc % C]);
 #pragma omp for schedule(static)
 		for (int c = 0; c < C; c++) {
 			double t1 = 0.0, t2 = 0.0;
@@ -197,8 +212,8 @@ norm_batch_grad_sums(double *sdy, double *sdx, const float *dout, const float *i
 				t1 += p1[(long)b * C + c];
 				t2 += p2[(long)b * C + c];
 			}
-			sdy[c] = t1;
-			sdx[c] = t2;
+			s1[c] = t1;
+			s2[c] = t2;
 		}
 	}
 	free(p1);
@@ -274,7 +289,7 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, 
 	double *sdy = mu + C, *sdx = sdy + C;
 	for (int c = 0; c < C; c++)
 		mu[c] = mean[c];
-	norm_batch_grad_sums(sdy, sdx, dout, inp, mu, B, C, HW);
+	norm_batch_sums(norm_grad_sums, sdy, sdx, dout, inp, mu, B, C, HW);
 	/* k, mdy, mu, c2 per channel, as floats for the elementwise pass */
 	float *coef = xmalloc(sizeof(float) * 4 * (C > 0 ? C : 1));
 	for (int c = 0; c < C; c++) {
@@ -303,6 +318,212 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, 
 			const float *k = coef + 4 * (bc % C);
 			norm_grad_input(dinp + bc * plane, dout + bc * plane, inp + bc * plane, 1,
 					plane, plane, k[0], k[1], k[2], k[3]);
+		}
+	}
+	free(coef);
+	free(mu);
+}
+
+/*
+ * Shift-based batch norm (formulas in layers.h). Its C = x - mean is formed in
+ * float from the float mean, in forward and backward alike, so that backward
+ * sees the AP2(C) that forward used.
+ */
+
+/* s1 = sum C * AP2(C) over one channel, C = x - (float)mu (dy unused, s2 = 0). */
+NORM_CLONES static void
+shift_var_sums(double *s1, double *s2, const float *dy, const float *x, int B, size_t HW,
+	       size_t stride, double mu)
+{
+	(void)dy;
+	const float m = (float)mu;
+	double a[NORM_LANES] = {0};
+	for (int b = 0; b < B; b++) {
+		const float *p = x + b * stride;
+		size_t i = 0;
+		for (; i + NORM_LANES <= HW; i += NORM_LANES)
+			for (int j = 0; j < NORM_LANES; j++) {
+				float c = p[i + j] - m;
+				a[j] += (double)c * ap2(c);
+			}
+		for (int j = 0; i < HW; i++, j++) {
+			float c = p[i] - m;
+			a[j] += (double)c * ap2(c);
+		}
+	}
+	double t = 0.0;
+	for (int j = 0; j < NORM_LANES; j++)
+		t += a[j];
+	*s1 = t;
+	*s2 = 0.0;
+}
+
+/* sdy = sum dy, sdc = sum dy * AP2(x - (float)mu) over one channel, in double. */
+NORM_CLONES static void
+shift_grad_sums(double *sdy, double *sdc, const float *dy, const float *x, int B, size_t HW,
+		size_t stride, double mu)
+{
+	const float m = (float)mu;
+	double a[NORM_LANES] = {0}, q[NORM_LANES] = {0};
+	for (int b = 0; b < B; b++) {
+		const float *g = dy + b * stride, *p = x + b * stride;
+		size_t i = 0;
+		for (; i + NORM_LANES <= HW; i += NORM_LANES)
+			for (int j = 0; j < NORM_LANES; j++) {
+				double d = g[i + j];
+				a[j] += d;
+				q[j] += d * ap2(p[i + j] - m);
+			}
+		for (int j = 0; i < HW; i++, j++) {
+			double d = g[i];
+			a[j] += d;
+			q[j] += d * ap2(p[i] - m);
+		}
+	}
+	double t1 = 0.0, t2 = 0.0;
+	for (int j = 0; j < NORM_LANES; j++) {
+		t1 += a[j];
+		t2 += q[j];
+	}
+	*sdy = t1;
+	*sdc = t2;
+}
+
+/* y = (x - m) * k + b over the B segments of one channel (k a power of two). */
+NORM_CLONES static void
+shift_affine(float *y, const float *x, int B, size_t HW, size_t stride, float m, float k, float b)
+{
+	for (int bi = 0; bi < B; bi++) {
+		float *restrict yo = y + bi * stride;
+		const float *restrict xi = x + bi * stride;
+#pragma omp simd
+		for (size_t i = 0; i < HW; i++)
+			yo[i] = (xi[i] - m) * k + b;
+	}
+}
+
+/* dx += k * (dy - mdy - AP2(x - m) * c2) over one channel. */
+NORM_CLONES static void
+shift_grad_input(float *dx, const float *dy, const float *x, int B, size_t HW, size_t stride,
+		 float k, float mdy, float m, float c2)
+{
+	for (int b = 0; b < B; b++) {
+		float *restrict d = dx + b * stride;
+		const float *restrict g = dy + b * stride, *restrict p = x + b * stride;
+#pragma omp simd
+		for (size_t i = 0; i < HW; i++)
+			d[i] += k * (g[i] - mdy - ap2(p[i] - m) * c2);
+	}
+}
+
+void
+batchnorm_shift_forward(float *out, float *mean, float *scale, const float *inp,
+			const float *gamma, const float *beta, float *running_mean,
+			float *running_var, int B, int C, int HW, float momentum, float eps,
+			int training)
+{
+	/* out, inp (B, C, HW); mean, scale, gamma, beta, running_* (C) */
+	size_t plane = (size_t)HW, stride = (size_t)C * HW;
+	double n = (double)B * HW;
+	/* per channel: mu, the moments' shift and two sums (4C doubles) */
+	double *mu = xmalloc(sizeof(double) * 4 * (C > 0 ? C : 1));
+	double *shift = mu + C, *s1 = shift + C, *s2 = s1 + C;
+	/* per channel: the mean subtracted, AP2(gamma) * s and beta */
+	float *coef = xmalloc(sizeof(float) * 3 * (C > 0 ? C : 1));
+	if (training) {
+		for (int c = 0; c < C; c++)
+			shift[c] = B > 0 && HW > 0 ? inp[c * plane] : 0.0;
+		norm_batch_moments(s1, s2, inp, shift, B, C, HW);
+		for (int c = 0; c < C; c++) {
+			double m = shift[c] + s1[c] / n;
+			mean[c] = (float)m;
+			mu[c] = mean[c];
+			running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
+		}
+		norm_batch_sums(shift_var_sums, s1, s2, NULL, inp, mu, B, C, HW);
+	}
+	for (int c = 0; c < C; c++) {
+		float s;
+		if (training) {
+			/* C * AP2(C) >= 0 for every C, so var >= 0 */
+			double inv = 1.0 / sqrt(s1[c] / n + eps);
+			s = scale[c] = ap2((float)inv);
+			double rinv = 1.0 / sqrt((double)running_var[c] + eps);
+			rinv = (1.0 - momentum) * rinv + momentum * inv;
+			double rv = 1.0 / (rinv * rinv) - eps;
+			running_var[c] = (float)(rv > 0.0 ? rv : 0.0);
+			coef[3 * c] = mean[c];
+		} else {
+			s = ap2((float)(1.0 / sqrt((double)running_var[c] + eps)));
+			coef[3 * c] = running_mean[c];
+		}
+		coef[3 * c + 1] = (gamma ? ap2(gamma[c]) : 1.0f) * s;
+		coef[3 * c + 2] = beta ? beta[c] : 0.0f;
+	}
+	if (HW < NORM_STREAM_MIN_HW) {
+#pragma omp parallel for schedule(static)
+		for (int c = 0; c < C; c++) {
+			const float *k = coef + 3 * c;
+			shift_affine(out + c * plane, inp + c * plane, B, plane, stride, k[0], k[1],
+				     k[2]);
+		}
+	} else {
+		long planes = (long)B * C;
+#pragma omp parallel for schedule(static)
+		for (long bc = 0; bc < planes; bc++) {
+			const float *k = coef + 3 * (bc % C);
+			shift_affine(out + bc * plane, inp + bc * plane, 1, plane, plane, k[0], k[1],
+				     k[2]);
+		}
+	}
+	free(coef);
+	free(mu);
+}
+
+void
+batchnorm_shift_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+			 const float *inp, const float *gamma, const float *mean,
+			 const float *scale, int B, int C, int HW)
+{
+	/*
+	 * With s a power of two, AP2(C * s) = AP2(C) * s (exact unless C * s leaves
+	 * the normal range), so dgamma's sum is s * sum(AP2(C) * g), from the same
+	 * pass as the sums of dx, written dx += k * (g - mdy - AP2(C) * c2).
+	 */
+	size_t plane = (size_t)HW, stride = (size_t)C * HW;
+	double n = (double)B * HW;
+	double *mu = xmalloc(sizeof(double) * 3 * (C > 0 ? C : 1));
+	double *sdy = mu + C, *sdc = sdy + C;
+	for (int c = 0; c < C; c++)
+		mu[c] = mean[c];
+	norm_batch_sums(shift_grad_sums, sdy, sdc, dout, inp, mu, B, C, HW);
+	/* k, mdy, mean, c2 per channel, as floats for the elementwise pass */
+	float *coef = xmalloc(sizeof(float) * 4 * (C > 0 ? C : 1));
+	for (int c = 0; c < C; c++) {
+		double s = scale[c];
+		if (dbeta)
+			dbeta[c] += (float)sdy[c];
+		if (dgamma)
+			dgamma[c] += (float)(s * sdc[c]);
+		coef[4 * c] = (gamma ? ap2(gamma[c]) : 1.0f) * scale[c];
+		coef[4 * c + 1] = (float)(sdy[c] / n);
+		coef[4 * c + 2] = mean[c];
+		coef[4 * c + 3] = (float)(s * s * sdc[c] / n);
+	}
+	if (dinp && HW < NORM_STREAM_MIN_HW) {
+#pragma omp parallel for schedule(static)
+		for (int c = 0; c < C; c++) {
+			const float *k = coef + 4 * c;
+			shift_grad_input(dinp + c * plane, dout + c * plane, inp + c * plane, B,
+					 plane, stride, k[0], k[1], k[2], k[3]);
+		}
+	} else if (dinp) {
+		long planes = (long)B * C;
+#pragma omp parallel for schedule(static)
+		for (long bc = 0; bc < planes; bc++) {
+			const float *k = coef + 4 * (bc % C);
+			shift_grad_input(dinp + bc * plane, dout + bc * plane, inp + bc * plane, 1,
+					 plane, plane, k[0], k[1], k[2], k[3]);
 		}
 	}
 	free(coef);

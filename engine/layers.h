@@ -55,6 +55,65 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
 			const float *inp, const float *gamma, const float *mean,
 			const float *rstd, int B, int C, int HW);
 
+/* ---- shift-based batch norm (QNN, Hubara et al. 2018, METHODS §3.4; the Torch7
+ * BatchNormalizationShiftPow2), over (B, C, HW) like batchnorm_*, per channel,
+ * with AP2 = ap2() below and gamma, beta possibly NULL (1 and 0):
+ * training: mu = mean(x), C = x - mu, var = mean(C * AP2(C)), inv = 1/sqrt(var + eps),
+ *           s = AP2(inv), out = AP2(gamma) * C * s + beta; saves mean = mu and scale = s
+ *           (C each) for backward. Running statistics with `momentum` m:
+ *           running_mean = (1-m)*running_mean + m*mu, and the reference's running inverse
+ *           standard deviation running_inv = (1-m)*running_inv + m*inv. running_inv is
+ *           kept in running_var as the variance it stands for, so that models keep the
+ *           layout of batchnorm_*: running_inv = 1/sqrt(running_var + eps) (decode) and
+ *           running_var = max(1/running_inv^2 - eps, 0) (encode, after the update).
+ * eval:     out = AP2(gamma) * (x - running_mean) * AP2(1/sqrt(running_var + eps)) + beta
+ *           (mean and scale are not written).
+ * Since s and AP2(gamma) are powers of two, the output is C times a power of two, plus beta.
+ * ---- */
+void batchnorm_shift_forward(float *out, float *mean, float *scale, const float *inp,
+			     const float *gamma, const float *beta, float *running_mean,
+			     float *running_var, int B, int C, int HW, float momentum, float eps,
+			     int training);
+/* The reference's backward (as coded, not the exact gradient of the forward): with
+ * n = B*HW, C = x - mean, Chat = AP2(C), s = scale, g = dout, per channel
+ *   dx += AP2(gamma) * s * (g - sum(g)/n - s^2 * Chat * sum(Chat * g)/n),
+ *   dgamma += sum(AP2(C * s) * g), dbeta += sum(g).
+ * When every C and inv are powers of two this is batchnorm_backward's gradient. */
+void batchnorm_shift_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+			      const float *inp, const float *gamma, const float *mean,
+			      const float *scale, int B, int C, int HW);
+
+/*
+ * QNN's approximate power of two (METHODS §3.3): AP2(x) = sign(x) 2^round(log2|x|),
+ * AP2(+-0) = +-0, AP2(+-inf) = +-inf, AP2(NaN) is NaN; the same values as quant_ap2()
+ * (engine/quant/quant.h, which rounds log2|x| half to even with nearbyint), written here
+ * for the layers and optimizers, which must not depend on the quantizers. log2|x| of a float is never exactly halfway
+ * (|x| = 2^(k+1/2) is irrational), so the rounding is a comparison of the significand
+ * 1.f with sqrt(2): up iff the 23-bit fraction f >= 0x3504f4 (1 + 0x3504f3/2^23 is the
+ * last float below sqrt(2)). Rounding up adds one to the exponent field (the largest
+ * floats go to inf, as quant_ap2's float result); subnormals are scaled by 2^64 first
+ * and back after (exact both ways).
+ */
+static inline float
+ap2(float x)
+{
+	union {
+		float f;
+		uint32_t u;
+	} v = {.f = x}, k, w;
+	/* k = 2^64 for zero and subnormals, else 1 (integer selects only, and no result
+	 * is computed conditionally, so that loops over ap2 vectorise) */
+	uint32_t tiny = (uint32_t)((v.u & 0x7fffffffu) < 0x00800000u) << 29;
+	k.u = 0x3f800000u + tiny;
+	w.f = x * k.f;
+	/* finite w: clear the fraction, rounding up iff it is past sqrt(2); inf, NaN stay */
+	uint32_t fin = (w.u & 0x7f800000u) != 0x7f800000u;
+	uint32_t up = fin & ((w.u & 0x007fffffu) >= 0x3504f4u);
+	w.u = (w.u & (0xff800000u | ((fin - 1u) & 0x007fffffu))) + (up << 23);
+	k.u = 0x3f800000u - tiny; /* 2^-64 or 1 */
+	return w.f * k.f;
+}
+
 /* ---- elementwise activations over N values (forward may run in place, out == inp) ---- */
 void relu_forward(float *out, const float *inp, size_t N);
 /* out is relu's forward output (relu'(x) = out > 0). */

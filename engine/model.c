@@ -43,6 +43,8 @@
 /* PyTorch's defaults for batch norm. */
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
+/* Shift-based batch norm's running-statistics momentum (QNN's Torch7 code, METHODS §3.4). */
+#define BN_SHIFT_MOMENTUM 0.125f
 
 enum layer_kind {
 	LAYER_CONV2D,
@@ -992,9 +994,15 @@ model_forward(struct model *m, int B, int training, struct rng *rng)
 			linear_forward(l->out, x, wt, l->b, B, (int)l->in_size, l->oc);
 			break;
 		case LAYER_BATCHNORM:
-			batchnorm_forward(l->out, l->save, l->save + l->oc, x, l->wt, l->b,
-					  l->run_mean, l->run_var, B, l->oc, l->oh * l->ow,
-					  BN_MOMENTUM, BN_EPS, training);
+			if (m->bn_shift)
+				batchnorm_shift_forward(l->out, l->save, l->save + l->oc, x, l->wt,
+							l->b, l->run_mean, l->run_var, B, l->oc,
+							l->oh * l->ow, BN_SHIFT_MOMENTUM, BN_EPS,
+							training);
+			else
+				batchnorm_forward(l->out, l->save, l->save + l->oc, x, l->wt, l->b,
+						  l->run_mean, l->run_var, B, l->oc, l->oh * l->ow,
+						  BN_MOMENTUM, BN_EPS, training);
 			break;
 		case LAYER_RELU:
 			relu_forward(l->out, x, n);
@@ -1075,8 +1083,13 @@ model_backward(struct model *m, int B)
 		size_t n = (size_t)B * l->out_size;
 		float *dx = layer_input_grad(m, l->in, i, B);
 		if (l->kind == LAYER_BATCHNORM) {
-			batchnorm_backward(dx, l->dwt, l->db, l->dout, x, l->wt, l->save,
-					   l->save + l->oc, B, l->oc, l->oh * l->ow);
+			if (m->bn_shift)
+				batchnorm_shift_backward(dx, l->dwt, l->db, l->dout, x, l->wt,
+							 l->save, l->save + l->oc, B, l->oc,
+							 l->oh * l->ow);
+			else
+				batchnorm_backward(dx, l->dwt, l->db, l->dout, x, l->wt, l->save,
+						   l->save + l->oc, B, l->oc, l->oh * l->ow);
 			continue;
 		}
 		if (l->kind == LAYER_RESIDUAL) {

@@ -1,18 +1,24 @@
 /*
- * optim: SGD (momentum, Nesterov), Adam and AdaMax as fused elementwise loops
- * over the parameter arena, and the learning-rate schedules (formulas in
- * optim.h).
+ * optim: SGD (momentum, Nesterov), Adam, AdaMax and QNN's shift-AdaMax as
+ * fused elementwise loops over the parameter arena, and the learning-rate
+ * schedules (formulas in optim.h).
  *
  * Arithmetic is in float, as the parameters; the per-step scalars (bias
  * corrections) are computed in double. Each update is one OpenMP loop with a
  * static schedule: every element is updated by exactly one thread with the
  * same operations, so the result is the same for any thread count. Padding
- * between tensors (zero value, gradient and state) stays zero.
+ * between tensors (zero value and gradient) keeps a zero value; its state
+ * stays zero too, except shift-AdaMax's v, which holds eps there.
+ *
+ * The learning-rate scale is a loop-invariant choice: every update has a
+ * version of its loops without it (the element functions take scale == NULL
+ * as a constant once inlined), so the unscaled loops are the plain ones.
  */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "engine/layers.h"
 #include "engine/optim.h"
 #include "engine/util.h"
 
@@ -24,7 +30,12 @@
 #define ADAM_TILE 256
 
 static const char *const optim_kind_list[OPTIM_COUNT + 1] = {
-	[OPTIM_SGD] = "sgd", [OPTIM_ADAM] = "adam", [OPTIM_ADAMAX] = "adamax", NULL};
+	[OPTIM_SGD] = "sgd",
+	[OPTIM_ADAM] = "adam",
+	[OPTIM_ADAMAX] = "adamax",
+	[OPTIM_SHIFT_ADAMAX] = "shift-adamax",
+	NULL,
+};
 static const char *const optim_sched_list[SCHED_COUNT + 1] = {
 	[SCHED_CONSTANT] = "constant", [SCHED_STEP] = "step", [SCHED_COSINE] = "cosine", NULL};
 
@@ -45,9 +56,17 @@ struct optim {
 	float *param;
 	const float *grad;
 	size_t n_decay, n;
-	float *state; /* slots of n floats: SGD buf; Adam m, v; AdaMax m, u (owned) */
-	long t;	      /* steps taken */
+	float *state; /* slots of n floats: SGD buf; Adam m, v; AdaMax m, u;
+			 shift-AdaMax m, v (owned) */
+	const float *lr_scale; /* n per-element multipliers, or NULL (not owned) */
+	long t;		       /* steps taken */
 };
+
+static int
+optim_slots(enum optim_kind kind)
+{
+	return kind == OPTIM_SGD ? 1 : 2;
+}
 
 struct optim *
 optim_new(const struct optim_hparams *h, float *param, const float *grad, size_t n_decay, size_t n)
@@ -59,9 +78,31 @@ optim_new(const struct optim_hparams *h, float *param, const float *grad, size_t
 	o->grad = grad;
 	o->n_decay = n_decay;
 	o->n = n;
-	size_t slots = h->kind == OPTIM_SGD ? 1 : 2;
-	o->state = xalloc_floats(slots * n);
+	if (h->kind == OPTIM_SHIFT_ADAMAX && o->h.eps == 0.0)
+		o->h.eps = OPTIM_SHIFT_ADAMAX_EPS;
+	o->state = xalloc_floats((size_t)optim_slots(h->kind) * n);
 	return o;
+}
+
+void
+optim_set_lr_scale(struct optim *o, const float *scale)
+{
+	o->lr_scale = scale;
+}
+
+float
+optim_glorot_lr_scale(int fan_in, int fan_out)
+{
+	assert(fan_in + fan_out > 0);
+	return ap2((float)(1.0 / sqrt(1.5 / ((double)fan_in + fan_out))));
+}
+
+const float *
+optim_state(const struct optim *o, int slot)
+{
+	if (slot < 0 || slot >= optim_slots(o->h.kind))
+		return NULL;
+	return o->state + (size_t)slot * o->n;
 }
 
 void
@@ -74,32 +115,48 @@ optim_free(struct optim *o)
 }
 
 /*
- * Each update runs as one parallel region over the arena. SGD and AdaMax:
- * the weight-decayed prefix [0, n_decay) and the rest are two work-shared
- * loops with the same element function (wd = 0 for the rest), so every
- * element is visited once; Adam: one loop over blocks (adam_tile()).
+ * Each update runs as one parallel region over the arena. SGD and the
+ * AdaMaxes: the weight-decayed prefix [0, n_decay) and the rest are two
+ * work-shared loops with the same element function (wd = 0 for the rest), so
+ * every element is visited once; Adam: one loop over blocks (adam_tile()).
+ * The *_loops functions are work-sharing loops called inside a parallel
+ * region; they are always inlined so that a NULL scale is a constant there.
  */
+#define OPTIM_INLINE static inline __attribute__((always_inline))
 
 /* SGD: d = nesterov ? g + mu*buf : buf, written as a*g + c*buf (exact either way). */
 struct sgd_k {
 	float lr, mu, wd, a, c;
 };
 
-static inline void
-sgd_elem(const struct sgd_k *k, float wd, float *restrict p, float *restrict buf,
-	 const float *restrict grad, size_t i)
+OPTIM_INLINE void
+sgd_elem(const struct sgd_k *k, float wd, const float *restrict scale, float *restrict p,
+	 float *restrict buf, const float *restrict grad, size_t i)
 {
 	float g = grad[i] + wd * p[i];
 	float b = k->mu * buf[i] + g;
+	float lr = scale ? k->lr * scale[i] : k->lr;
 	buf[i] = b;
-	p[i] -= k->lr * (k->a * g + k->c * b);
+	p[i] -= lr * (k->a * g + k->c * b);
+}
+
+OPTIM_INLINE void
+sgd_loops(const struct sgd_k *k, const float *restrict scale, float *restrict p,
+	  float *restrict buf, const float *restrict grad, size_t nd, size_t n)
+{
+#pragma omp for simd schedule(static) nowait
+	for (size_t i = 0; i < nd; i++)
+		sgd_elem(k, k->wd, scale, p, buf, grad, i);
+#pragma omp for simd schedule(static)
+	for (size_t i = nd; i < n; i++)
+		sgd_elem(k, 0.0f, scale, p, buf, grad, i);
 }
 
 static void
 sgd_update(struct optim *o, double lr)
 {
 	float *restrict p = o->param, *restrict buf = o->state;
-	const float *restrict grad = o->grad;
+	const float *restrict grad = o->grad, *restrict scale = o->lr_scale;
 	const struct sgd_k k = {
 		.lr = (float)lr,
 		.mu = (float)o->h.momentum,
@@ -110,16 +167,14 @@ sgd_update(struct optim *o, double lr)
 	const size_t n = o->n, nd = o->n_decay;
 #pragma omp parallel
 	{
-#pragma omp for simd schedule(static) nowait
-		for (size_t i = 0; i < nd; i++)
-			sgd_elem(&k, k.wd, p, buf, grad, i);
-#pragma omp for simd schedule(static)
-		for (size_t i = nd; i < n; i++)
-			sgd_elem(&k, 0.0f, p, buf, grad, i);
+		if (scale)
+			sgd_loops(&k, scale, p, buf, grad, nd, n);
+		else
+			sgd_loops(&k, NULL, p, buf, grad, nd, n);
 	}
 }
 
-/* Adam and AdaMax: constants of one step. */
+/* Adam and the AdaMaxes: constants of one step. */
 struct adam_k {
 	float b1, b2, eps, step, rsqrt_bc2;
 };
@@ -137,14 +192,27 @@ sqrt_floats(float *x, size_t n)
 		x[j] = sqrtf(x[j]);
 }
 
+/* Adam's parameter update on [lo, lo + len), den holding sqrt(v). */
+OPTIM_INLINE void
+adam_apply(const struct adam_k *k, const float *restrict scale, float *restrict p,
+	   const float *restrict m, const float *restrict den, size_t lo, size_t len)
+{
+#pragma omp simd
+	for (size_t j = 0; j < len; j++) {
+		size_t i = lo + j;
+		float step = scale ? k->step * scale[i] : k->step;
+		p[i] -= step * m[i] / (den[j] * k->rsqrt_bc2 + k->eps);
+	}
+}
+
 /*
  * Adam on [lo, hi), at most ADAM_TILE elements: moments first, then the
  * square roots of v in a block (sqrtf with errno semantics does not
  * vectorise), then the parameters.
  */
 static void
-adam_tile(const struct adam_k *k, float wd, float *restrict p, float *restrict m,
-	  float *restrict v, const float *restrict grad, size_t lo, size_t hi)
+adam_tile(const struct adam_k *k, float wd, const float *restrict scale, float *restrict p,
+	  float *restrict m, float *restrict v, const float *restrict grad, size_t lo, size_t hi)
 {
 	float den[ADAM_TILE];
 	const size_t len = hi - lo;
@@ -159,38 +227,79 @@ adam_tile(const struct adam_k *k, float wd, float *restrict p, float *restrict m
 		den[j] = vi;
 	}
 	sqrt_floats(den, len);
-#pragma omp simd
-	for (size_t j = 0; j < len; j++) {
-		size_t i = lo + j;
-		p[i] -= k->step * m[i] / (den[j] * k->rsqrt_bc2 + k->eps);
-	}
+	if (scale)
+		adam_apply(k, scale, p, m, den, lo, len);
+	else
+		adam_apply(k, NULL, p, m, den, lo, len);
 }
 
-static inline void
-adamax_elem(const struct adam_k *k, float wd, float *restrict p, float *restrict m,
-	    float *restrict u, const float *restrict grad, size_t i)
+OPTIM_INLINE void
+adamax_elem(const struct adam_k *k, float wd, const float *restrict scale, float *restrict p,
+	    float *restrict m, float *restrict u, const float *restrict grad, size_t i)
 {
 	float g = grad[i] + wd * p[i];
 	float mi = k->b1 * m[i] + (1.0f - k->b1) * g;
 	float decayed = k->b2 * u[i], fresh = fabsf(g) + k->eps;
 	float ui = decayed > fresh ? decayed : fresh; /* NaN propagates, as torch.maximum */
+	float step = scale ? k->step * scale[i] : k->step;
 	m[i] = mi;
 	u[i] = ui;
-	p[i] -= k->step * mi / ui;
+	p[i] -= step * mi / ui;
+}
+
+/* Shift-AdaMax: k->step is already a power of two; v is stored as AP2(v) + eps. */
+OPTIM_INLINE void
+shift_adamax_elem(const struct adam_k *k, float wd, const float *restrict scale,
+		  float *restrict p, float *restrict m, float *restrict v,
+		  const float *restrict grad, size_t i)
+{
+	float g = grad[i] + wd * p[i];
+	float mi = k->b1 * m[i] + (1.0f - k->b1) * g;
+	float decayed = k->b2 * v[i], fresh = fabsf(g);
+	float vi = ap2(decayed > fresh ? decayed : fresh) + k->eps;
+	float step = scale ? k->step * scale[i] : k->step;
+	m[i] = mi;
+	v[i] = vi;
+	p[i] -= step * (mi / vi);
+}
+
+/* AdaMax (shift = 0) or shift-AdaMax (shift = 1) over the arena. */
+OPTIM_INLINE void
+adamax_loops(const struct adam_k *k, int shift, float wd, const float *restrict scale,
+	     float *restrict p, float *restrict m, float *restrict u, const float *restrict grad,
+	     size_t nd, size_t n)
+{
+#pragma omp for simd schedule(static) nowait
+	for (size_t i = 0; i < nd; i++) {
+		if (shift)
+			shift_adamax_elem(k, wd, scale, p, m, u, grad, i);
+		else
+			adamax_elem(k, wd, scale, p, m, u, grad, i);
+	}
+#pragma omp for simd schedule(static)
+	for (size_t i = nd; i < n; i++) {
+		if (shift)
+			shift_adamax_elem(k, 0.0f, scale, p, m, u, grad, i);
+		else
+			adamax_elem(k, 0.0f, scale, p, m, u, grad, i);
+	}
 }
 
 static void
 adam_update(struct optim *o, double lr)
 {
 	float *restrict p = o->param, *restrict m = o->state, *restrict v = o->state + o->n;
-	const float *restrict grad = o->grad;
+	const float *restrict grad = o->grad, *restrict scale = o->lr_scale;
 	const double t = (double)o->t;
+	/* lr / (1 - b1^t): the first moment's bias correction */
+	const double step = lr / (1.0 - pow(o->h.beta1, t));
+	const int shift = o->h.kind == OPTIM_SHIFT_ADAMAX;
 	const struct adam_k k = {
 		.b1 = (float)o->h.beta1,
 		.b2 = (float)o->h.beta2,
 		.eps = (float)o->h.eps,
-		/* lr / (1 - b1^t) and 1 / sqrt(1 - b2^t): the bias corrections */
-		.step = (float)(lr / (1.0 - pow(o->h.beta1, t))),
+		.step = shift ? ap2((float)step) : (float)step,
+		/* 1 / sqrt(1 - b2^t): Adam's second bias correction */
 		.rsqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(o->h.beta2, t))),
 	};
 	const float wd = (float)o->h.wd;
@@ -202,20 +311,22 @@ adam_update(struct optim *o, double lr)
 		for (size_t t_i = 0; t_i < tiles; t_i++) {
 			size_t lo = t_i * ADAM_TILE, hi = lo + ADAM_TILE < n ? lo + ADAM_TILE : n;
 			if (lo < nd)
-				adam_tile(&k, wd, p, m, v, grad, lo, hi < nd ? hi : nd);
+				adam_tile(&k, wd, scale, p, m, v, grad, lo, hi < nd ? hi : nd);
 			if (hi > nd)
-				adam_tile(&k, 0.0f, p, m, v, grad, lo > nd ? lo : nd, hi);
+				adam_tile(&k, 0.0f, scale, p, m, v, grad, lo > nd ? lo : nd, hi);
 		}
-	} else {
+		return;
+	}
 #pragma omp parallel
-		{
-#pragma omp for simd schedule(static) nowait
-			for (size_t i = 0; i < nd; i++)
-				adamax_elem(&k, wd, p, m, v, grad, i);
-#pragma omp for simd schedule(static)
-			for (size_t i = nd; i < n; i++)
-				adamax_elem(&k, 0.0f, p, m, v, grad, i);
-		}
+	{
+		if (shift && scale)
+			adamax_loops(&k, 1, wd, scale, p, m, v, grad, nd, n);
+		else if (shift)
+			adamax_loops(&k, 1, wd, NULL, p, m, v, grad, nd, n);
+		else if (scale)
+			adamax_loops(&k, 0, wd, scale, p, m, v, grad, nd, n);
+		else
+			adamax_loops(&k, 0, wd, NULL, p, m, v, grad, nd, n);
 	}
 }
 
@@ -229,6 +340,7 @@ optim_step(struct optim *o, double lr)
 		break;
 	case OPTIM_ADAM:
 	case OPTIM_ADAMAX:
+	case OPTIM_SHIFT_ADAMAX:
 		adam_update(o, lr);
 		break;
 	case OPTIM_COUNT:

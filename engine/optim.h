@@ -8,18 +8,19 @@
  * or two slots of n floats: momentum, or Adam's moments) is one arena of its
  * own, lined up with the parameters as well, so a step is one parallel loop
  * over the arena. Updates are elementwise, so results do not depend on the
- * thread count.
+ * thread count. An optional per-element learning-rate scale (QNN's Glorot
+ * learning rates) multiplies every update.
  */
 #ifndef QB_OPTIM_H
 #define QB_OPTIM_H
 
 #include <stddef.h>
 
-enum optim_kind { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMAX, OPTIM_COUNT };
+enum optim_kind { OPTIM_SGD, OPTIM_ADAM, OPTIM_ADAMAX, OPTIM_SHIFT_ADAMAX, OPTIM_COUNT };
 enum sched_kind { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_COUNT };
 
-/* Key names ("sgd", "adam", "adamax"; "constant", "step", "cosine"), indexed
- * by the enums and NULL-terminated (static). */
+/* Key names ("sgd", "adam", "adamax", "shift-adamax"; "constant", "step",
+ * "cosine"), indexed by the enums and NULL-terminated (static). */
 const char *const *optim_kind_names(void);
 const char *const *optim_sched_names(void);
 
@@ -28,8 +29,14 @@ struct optim_hparams {
 	double momentum; /* SGD */
 	int nesterov;	 /* SGD */
 	double wd;	 /* L2 weight decay, added to the gradient (coupled, as PyTorch) */
-	double beta1, beta2, eps; /* Adam, AdaMax */
+	double beta1, beta2, eps; /* Adam, AdaMax, shift-AdaMax (eps 0: see below) */
 };
+
+/*
+ * Shift-AdaMax's eps, the reference's default (Torch7 adaMax_binary_clip_shift):
+ * used when hparams eps is 0; training passes it for shift-adamax.
+ */
+#define OPTIM_SHIFT_ADAMAX_EPS 0x1p-27
 
 struct optim;
 
@@ -49,10 +56,40 @@ struct optim;
  *   AdaMax (Kingma & Ba 2015, algorithm 2; eps keeps u > 0 as PyTorch):
  *     m = b1*m + (1-b1)*g;  u = max(b2*u, |g| + eps);
  *     param -= lr/(1-b1^t) * m / u
+ *   shift-AdaMax (QNN, Hubara et al. 2018, METHODS §3.5; the Torch7
+ *   adaMax_binary_clip_shift), with AP2(x) = sign(x) 2^round(log2|x|) (ap2() in
+ *   engine/layers.h) and eps OPTIM_SHIFT_ADAMAX_EPS when hparams eps is 0:
+ *     m = b1*m + (1-b1)*g;  v = AP2(max(b2*v, |g|)) + eps (stored as the state);
+ *     param -= AP2(lr/(1-b1^t)) * (m / v)
+ *   so the step taken is a power of two (times m/v and the scale below).
+ * With a learning-rate scale (optim_set_lr_scale), each element's update above is
+ * multiplied by scale[i], for every kind. Parameter clipping is the caller's.
  */
 struct optim *optim_new(const struct optim_hparams *h, float *param, const float *grad,
 			size_t n_decay, size_t n);
 void optim_free(struct optim *o);
+
+/*
+ * Sets the per-element learning-rate scale: scale (n floats, lined up with the
+ * parameters, finite everywhere including padding) multiplies each element's
+ * update; NULL (the default) means 1 everywhere. The array stays owned by the
+ * caller and must outlive the optimizer (or the next call).
+ */
+void optim_set_lr_scale(struct optim *o, const float *scale);
+
+/*
+ * QNN's Glorot learning-rate scale of a binary layer (METHODS §3.5, from the
+ * Torch7 BinaryNet code): AP2(1/sqrt(1.5/(fan_in + fan_out))), a power of two; conv
+ * fans are channels * kh * kw. fan_in + fan_out must be > 0.
+ */
+float optim_glorot_lr_scale(int fan_in, int fan_out);
+
+/*
+ * Slot `slot` of the optimizer's state (n floats, owned by the optimizer: SGD
+ * buf; Adam m, v; AdaMax m, u; shift-AdaMax m, v), or NULL past the kind's
+ * slots. For inspection and tests.
+ */
+const float *optim_state(const struct optim *o, int slot);
 
 /* One update of every parameter with learning rate lr. */
 void optim_step(struct optim *o, double lr);

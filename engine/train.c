@@ -127,6 +127,30 @@ batch_loss(enum loss_kind loss, const float *logits, const int32_t *labels, int 
 	return value;
 }
 
+/*
+ * Shift-based AdaMax's per-parameter learning-rate scales (METHODS §3.5): conv and
+ * linear weights AP2(1/sqrt(1.5/(fan_in + fan_out))), everything else 1 (n values
+ * lined up with params).
+ */
+static float *
+glorot_scales(const struct model *m, const float *params, size_t n)
+{
+	float *s = xmalloc(n * sizeof *s);
+	for (size_t i = 0; i < n; i++)
+		s[i] = 1.0f;
+	for (int t = 0; t < model_tensor_count(m); t++) {
+		const struct model_tensor *mt = model_tensor_at(m, t);
+		if (!mt->trainable || strcmp(mt->name, "weight") != 0 || mt->ndim < 2)
+			continue;
+		int field = mt->ndim == 4 ? mt->shape[2] * mt->shape[3] : 1;
+		float g = optim_glorot_lr_scale(mt->shape[1] * field, mt->shape[0] * field);
+		size_t off = (size_t)(mt->data - params);
+		for (size_t i = 0; i < mt->size && off + i < n; i++)
+			s[off + i] = g;
+	}
+	return s;
+}
+
 /* Number of rows of logits (B, K) whose first maximum is at the label. */
 static long
 batch_correct(const float *logits, const int32_t *labels, int B, int K)
@@ -242,9 +266,14 @@ train_run(struct model *m, const struct dataset *train, const struct dataset *te
 		.wd = opts->wd,
 		.beta1 = opts->beta1,
 		.beta2 = opts->beta2,
-		.eps = TRAIN_ADAM_EPS,
+		.eps = opts->optim == OPTIM_SHIFT_ADAMAX ? OPTIM_SHIFT_ADAMAX_EPS : TRAIN_ADAM_EPS,
 	};
 	struct optim *opt = optim_new(&hp, params, model_grads(m), n_decay, n_train);
+	float *lr_scale = NULL;
+	if (opts->optim == OPTIM_SHIFT_ADAMAX) {
+		lr_scale = glorot_scales(m, params, n_train);
+		optim_set_lr_scale(opt, lr_scale);
+	}
 	if (plug && plug->setup)
 		plug->setup(plug->ctx, &hp);
 	long iters_per_epoch = (n + B - 1) / B;
@@ -322,6 +351,7 @@ train_run(struct model *m, const struct dataset *train, const struct dataset *te
 	res->images_per_s = res->time_s > 0 ? trained / res->time_s : 0;
 
 	optim_free(opt);
+	free(lr_scale);
 	free(order);
 	free(eval_idx);
 	free(labels);

@@ -32,7 +32,7 @@
 #define CONFIG_ENGINE_VERSION "qbench-engine " PACKAGE_VERSION
 
 static const char *const job_values[] = {"train", "eval", NULL};
-static const char *const optim_values[] = {"sgd", "adam", "adamax", NULL};
+static const char *const optim_values[] = {"sgd", "adam", "adamax", "shift-adamax", NULL};
 static const char *const sched_values[] = {"constant", "step", "cosine", NULL};
 static const char *const loss_values[] = {"xent", "sqhinge", NULL};
 static const char *const scheme_values[] = {"float", "uniform", "pot", "apot", "lcq", "qnn", NULL};
@@ -65,7 +65,9 @@ static const struct config_key config_keys[] = {
 	{"lr", CONFIG_FLOAT, "0.05", 0, 10, CONFIG_OPEN_MIN, NULL, T, NULL,
 	 "peak learning rate", NULL},
 	{"optim", CONFIG_ENUM, "sgd", 0, 0, 0, optim_values, T, NULL,
-	 "optimizer: SGD (with momentum), Adam or AdaMax", NULL},
+	 "optimizer: SGD (with momentum), Adam, AdaMax, or QNN's shift-based AdaMax (powers "
+	 "of two, Glorot learning-rate scales on conv/linear weights)",
+	 NULL},
 	{"momentum", CONFIG_FLOAT, "0.9", 0, 1, CONFIG_OPEN_MAX, NULL, T, NULL,
 	 "optim=sgd: momentum", NULL},
 	{"nesterov", CONFIG_BOOL, "true", 0, 0, 0, NULL, T, NULL,

@@ -92,4 +92,11 @@ json_check "qnn: binary layers, accuracy above chance" "$T/run.json" \
 "$QBENCH" eval model=run:6 test.n=500 threads=2 --json --quiet >"$T/eval.json"
 json_check "eval of the binarized run restores hardtanh and binarization" "$T/eval.json" \
 	"d['results']['test_acc'] == json.load(open('$T/run.json'))['results']['test_acc']"
+"$QBENCH" train model=cnn epochs=1 train.n=1000 test.n=300 threads=2 bn=shift optim=shift-adamax \
+	lr=0.002 scheme=qnn w.bits=1 a.bits=1 --json --quiet >"$T/sbn.json" 2>"$T/err"
+check $? "binarized cnn with shift-based batch norm and shift-based AdaMax trains"
+"$QBENCH" eval model=run:8 test.n=300 threads=2 --json --quiet >"$T/eval.json"
+json_check "eval restores shift-based batch norm: the same accuracy" "$T/eval.json" \
+	"d['results']['test_acc'] == json.load(open('$T/sbn.json'))['results']['test_acc'] and \
+	 json.load(open('$T/sbn.json'))['config']['bn'] == 'shift'"
 done_testing

@@ -197,8 +197,8 @@ test_errors(void)
 	check_error(cfg, "lr=0.1x", "bad value '0.1x' for lr: expected a number in (0, 10]");
 	check_error(cfg, "momentum=1", "bad value '1' for momentum: expected a number in [0, 1)");
 	check_error(cfg, "optim=adm",
-		    "bad value 'adm' for optim: expected sgd, adam or adamax (did you mean 'adam'?)");
-	check_error(cfg, "optim=rmsprop", "bad value 'rmsprop' for optim: expected sgd, adam or adamax");
+		    "bad value 'adm' for optim: expected sgd, adam, adamax or shift-adamax (did you mean 'adam'?)");
+	check_error(cfg, "optim=rmsprop", "bad value 'rmsprop' for optim: expected sgd, adam, adamax or shift-adamax");
 	check_error(cfg, "sched=cosin",
 		    "bad value 'cosin' for sched: expected constant, step or cosine (did you mean "
 		    "'cosine'?)");
@@ -374,7 +374,7 @@ test_table(void)
 	}
 	tap_ok(ok, "every key describes its values and is found by name");
 	char *a = config_key_allowed(config_key_find("optim"));
-	tap_eq_str(a, "sgd, adam or adamax", "allowed values of an enum");
+	tap_eq_str(a, "sgd, adam, adamax or shift-adamax", "allowed values of an enum");
 	free(a);
 	tap_eq_str(config_nearest_key("test_n"), "test.n", "nearest key");
 	tap_ok(strstr(config_engine_version(), PACKAGE_VERSION) != NULL, "engine version '%s'",

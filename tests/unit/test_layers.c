@@ -8,7 +8,11 @@
  * forward against a direct 7-loop convolution, batch norm's running statistics
  * and eval mode, dropout's mask, accumulation (a second backward call doubles
  * every gradient), and bit-identical repeated runs with 1 and 2 threads.
+ * QNN's shift-based batch norm is checked against its formulas evaluated here
+ * in double (not a gradient: its backward is the reference's approximation),
+ * against batch norm where AP2 is exact, and ap2() against quant_ap2().
  */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #include "engine/layers.h"
+#include "engine/quant/quant.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
 #include "engine/util.h"
@@ -426,6 +431,345 @@ test_batchnorm(int B, int C, int HW)
 	free(c.rstd);
 	free(c.out);
 	free(c.R);
+}
+
+/* ---- shift-based batch norm (QNN) and AP2 ----------------------------- */
+
+/* AP2 in double from its definition: sign(x) 2^round(log2|x|), half to even. */
+static double
+ref_ap2(double x)
+{
+	if (x == 0.0)
+		return 0.0;
+	return copysign(exp2(nearbyint(log2(fabs(x)))), x);
+}
+
+static int
+is_pow2(double x)
+{
+	int e;
+	return x != 0.0 && isfinite(x) && frexp(fabs(x), &e) == 0.5;
+}
+
+static float
+float_of_bits(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+struct ap2_tally {
+	long tried, bad;
+	float first;
+};
+
+static void
+ap2_try(struct ap2_tally *t, float x)
+{
+	float got = ap2(x), want = quant_ap2(x);
+	t->tried++;
+	if (got != want && t->bad++ == 0)
+		t->first = x;
+}
+
+/*
+ * ap2() (layers.h, on the bits) against quant_ap2() (engine/quant, nearbyint
+ * of log2): every float of [1, 2), the values either side of sqrt(2) * 2^e for
+ * every exponent, the small subnormals, random subnormals and random finite
+ * floats of either sign.
+ */
+static void
+test_ap2(void)
+{
+	struct ap2_tally t = {0};
+	for (uint32_t u = 0x3f800000u; u < 0x40000000u; u++)
+		ap2_try(&t, float_of_bits(u));
+	static const uint32_t fracs[] = {0, 1, 0x3504f2, 0x3504f3, 0x3504f4, 0x3504f5, 0x7fffff};
+	for (uint32_t e = 1; e < 255; e++)
+		for (size_t k = 0; k < sizeof fracs / sizeof fracs[0]; k++)
+			for (uint32_t sign = 0; sign < 2; sign++)
+				ap2_try(&t, float_of_bits(sign << 31 | e << 23 | fracs[k]));
+	for (uint32_t m = 1; m < 65536; m++)
+		ap2_try(&t, float_of_bits(m));
+	for (int p = 0; p < 23; p++) {
+		uint32_t m = (uint32_t)floor(ldexp(M_SQRT2, p));
+		for (uint32_t d = 0; d < 3; d++)
+			if (m + d > 0 && m + d < 0x800000u)
+				ap2_try(&t, -float_of_bits(m + d));
+	}
+	for (int i = 0; i < 200000; i++)
+		ap2_try(&t, float_of_bits((uint32_t)(rng_next(&g_rng) & 0x807fffffu)));
+	for (int i = 0; i < 2000000; i++) {
+		uint32_t u = (uint32_t)rng_next(&g_rng);
+		if ((u & 0x7f800000u) != 0x7f800000u)
+			ap2_try(&t, float_of_bits(u));
+	}
+	if (t.bad)
+		tap_diag("first mismatch: x = %a, ap2 %a, quant_ap2 %a", (double)t.first,
+			 (double)ap2(t.first), (double)quant_ap2(t.first));
+	tap_ok(t.bad == 0, "ap2 equals quant_ap2 on %ld floats (%ld differ)", t.tried, t.bad);
+	tap_ok(ap2(3.0f) == 4.0f && ap2(0.75f) == 1.0f && ap2(-0.3f) == -0.25f && ap2(0.0f) == 0.0f,
+	       "ap2: 3 -> 4, 0.75 -> 1, -0.3 -> -0.25, 0 -> 0");
+	tap_ok(ap2(INFINITY) == INFINITY && ap2(-INFINITY) == -INFINITY && isnan(ap2(NAN)) &&
+		       ap2(FLT_MAX) == INFINITY && ap2(0x1p-149f) == 0x1p-149f,
+	       "ap2: inf, NaN, FLT_MAX -> inf, smallest subnormal");
+}
+
+/* Value j of channel ch: offset + scale * (uniform, cubed uniform or sum of three). */
+static float
+sbn_value(int ch, float scale, float offset)
+{
+	float u = 2.0f * rng_uniform(&g_rng) - 1.0f;
+	switch (ch % 3) {
+	case 1:
+		u = 3.0f * u * u * u;
+		break;
+	case 2:
+		u += 2.0f * rng_uniform(&g_rng) - 1.0f + 2.0f * rng_uniform(&g_rng) - 1.0f;
+		break;
+	}
+	return offset + scale * u;
+}
+
+/* Forward (training) and backward of SBN, for the thread-count comparison. */
+static void
+sbn_run(float *out, float *dx, float *dg, float *db, const float *x, const float *gamma,
+	const float *beta, const float *R, int B, int C, int HW)
+{
+	size_t n = (size_t)B * C * HW;
+	float *mean = zeros(C), *s = zeros(C), *rm = zeros(C), *rv = zeros(C);
+	for (int i = 0; i < C; i++)
+		rv[i] = 1.0f;
+	batchnorm_shift_forward(out, mean, s, x, gamma, beta, rm, rv, B, C, HW, 0.125f, 1e-5f, 1);
+	memset(dx, 0, n * sizeof(float));
+	memset(dg, 0, C * sizeof(float));
+	memset(db, 0, C * sizeof(float));
+	batchnorm_shift_backward(dx, dg, db, R, x, gamma, mean, s, B, C, HW);
+	free(mean);
+	free(s);
+	free(rm);
+	free(rv);
+}
+
+static void
+test_batchnorm_shift(int B, int C, int HW, float scale, float offset)
+{
+	const float mom = 0.125f, eps = 1e-5f;
+	size_t n = (size_t)B * C * HW;
+	double cnt = (double)B * HW;
+	char tag[96], name[160];
+	TAP_NAME(tag, "shift BN B=%d C=%d HW=%d x ~ %g + %g u", B, C, HW, offset, scale);
+	float *x = zeros(n);
+	for (int b = 0; b < B; b++)
+		for (int ch = 0; ch < C; ch++)
+			for (int i = 0; i < HW; i++)
+				x[((size_t)b * C + ch) * HW + i] = sbn_value(ch, scale, offset);
+	float *gamma = rand_floats(C, 2.0f), *beta = rand_floats(C, 1.0f);
+	float *rm = rand_floats(C, 0.5f), *rv = rand_floats(C, 0.5f);
+	for (int i = 0; i < C; i++)
+		rv[i] += 1.0f;
+	float *rm0 = dup_floats(rm, C), *rv0 = dup_floats(rv, C);
+	float *out = zeros(n), *mean = zeros(C), *s = zeros(C), *want = zeros(n);
+
+	/* property 6: gamma = 1, beta = 0: per-channel mean 0, std in [2^-3/4, 2^3/4] */
+	batchnorm_shift_forward(out, mean, s, x, NULL, NULL, rm, rv, B, C, HW, mom, eps, 1);
+	double worst_mean = 0.0, lo_std = INFINITY, hi_std = 0.0;
+	int s_pow2 = 1;
+	for (int ch = 0; ch < C; ch++) {
+		double s1 = 0.0, s2 = 0.0;
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++)
+				s1 += out[((size_t)b * C + ch) * HW + i];
+		double m = s1 / cnt;
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++) {
+				double d = out[((size_t)b * C + ch) * HW + i] - m;
+				s2 += d * d;
+			}
+		double sd = sqrt(s2 / cnt);
+		worst_mean = fmax(worst_mean, fabs(m));
+		lo_std = fmin(lo_std, sd);
+		hi_std = fmax(hi_std, sd);
+		s_pow2 &= is_pow2(s[ch]);
+	}
+	/* the mean is off by the rounding of mu and of x - mu, relative to |mu|/std */
+	double mean_tol = 1e-5 * (1.0 + fabs(offset) / scale);
+	tap_ok(worst_mean <= mean_tol, "%s: gamma 1 beta 0 output means within %g of 0 (worst %g)",
+	       tag, mean_tol, worst_mean);
+	tap_ok(lo_std >= pow(2.0, -0.75) && hi_std <= pow(2.0, 0.75),
+	       "%s: output stds in [2^-0.75, 2^0.75] (got %.4f .. %.4f)", tag, lo_std, hi_std);
+	tap_ok(s_pow2, "%s: saved scales are powers of two", tag);
+
+	/* training with gamma, beta against the definition in double */
+	memcpy(rm, rm0, C * sizeof(float));
+	memcpy(rv, rv0, C * sizeof(float));
+	batchnorm_shift_forward(out, mean, s, x, gamma, beta, rm, rv, B, C, HW, mom, eps, 1);
+	float *want_mean = zeros(C), *want_s = zeros(C), *want_rm = zeros(C);
+	int k_pow2 = 1;
+	double worst_inv = 0.0;
+	for (int ch = 0; ch < C; ch++) {
+		double sum = 0.0, sq = 0.0;
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++)
+				sum += x[((size_t)b * C + ch) * HW + i];
+		double mu = sum / cnt;
+		float mf = (float)mu;
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++) {
+				double c = x[((size_t)b * C + ch) * HW + i] - mf; /* C as in float */
+				sq += c * ref_ap2(c);
+			}
+		double inv = 1.0 / sqrt(sq / cnt + eps), sr = ref_ap2(inv), g2 = ref_ap2(gamma[ch]);
+		want_mean[ch] = mf;
+		want_s[ch] = (float)sr;
+		want_rm[ch] = (float)((1.0 - mom) * rm0[ch] + mom * mu);
+		double want_inv = (1.0 - mom) / sqrt((double)rv0[ch] + eps) + mom * inv;
+		double got_inv = 1.0 / sqrt((double)rv[ch] + eps);
+		worst_inv = fmax(worst_inv, fabs(got_inv / want_inv - 1.0));
+		size_t big = (size_t)ch * HW; /* the element of largest |C| */
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++) {
+				size_t j = ((size_t)b * C + ch) * HW + i;
+				float c = x[j] - mf;
+				want[j] = (float)(g2 * c * sr + beta[ch]);
+				if (fabsf(c) > fabsf(x[big] - mf))
+					big = j;
+			}
+		/* (out - beta) / C is AP2(gamma) * s, a power of two */
+		double ratio = ((double)out[big] - beta[ch]) / (double)(x[big] - mf);
+		k_pow2 &= fabs(ratio / (g2 * sr) - 1.0) < 1e-4 && is_pow2(g2 * sr);
+	}
+	tap_near_arrays(out, want, n, 1e-5, 1e-5, "%s: training forward = AP2(g) C AP2(inv) + b",
+			tag);
+	tap_near_arrays(mean, want_mean, C, 1e-6, 1e-6, "%s: saved mean", tag);
+	tap_near_arrays(s, want_s, C, 0.0, 0.0, "%s: saved scale = AP2(1/sqrt(var + eps))", tag);
+	tap_ok(k_pow2, "%s: (out - beta) / C is AP2(gamma) * s, a power of two", tag);
+	tap_near_arrays(rm, want_rm, C, 1e-6, 1e-6, "%s: running mean (momentum 1/8)", tag);
+	tap_ok(worst_inv <= 1e-5,
+	       "%s: running inverse std round-trips through running_var (rel. error %.2g)", tag,
+	       worst_inv);
+
+	/* eval: running statistics, mean and scale not written, running stats unchanged */
+	float *rm_before = dup_floats(rm, C), *rv_before = dup_floats(rv, C);
+	float *mean_saved = dup_floats(mean, C), *s_saved = dup_floats(s, C);
+	memset(mean, 0x7f, C * sizeof(float));
+	memset(s, 0x7f, C * sizeof(float));
+	float *poison = dup_floats(mean, C), *eval_out = zeros(n);
+	batchnorm_shift_forward(eval_out, mean, s, x, gamma, beta, rm, rv, B, C, HW, mom, eps, 0);
+	for (int ch = 0; ch < C; ch++) {
+		double k = ref_ap2(gamma[ch]) * ref_ap2(1.0 / sqrt((double)rv[ch] + eps));
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++) {
+				size_t j = ((size_t)b * C + ch) * HW + i;
+				want[j] = (float)(k * ((double)x[j] - rm[ch]) + beta[ch]);
+			}
+	}
+	tap_near_arrays(eval_out, want, n, 1e-5, 1e-5,
+			"%s: eval = AP2(g) (x - rm) AP2(1/sqrt(rv + eps)) + b", tag);
+	tap_ok(!memcmp(rm, rm_before, C * sizeof(float)) &&
+		       !memcmp(rv, rv_before, C * sizeof(float)) &&
+		       !memcmp(mean, poison, C * sizeof(float)) &&
+		       !memcmp(s, poison, C * sizeof(float)),
+	       "%s: eval writes neither running stats nor mean, scale", tag);
+	memcpy(mean, mean_saved, C * sizeof(float));
+	memcpy(s, s_saved, C * sizeof(float));
+
+	/* backward against the coded formula in double */
+	float *R = rand_floats(n, 1.0f), *dx = zeros(n), *dg = zeros(C), *db = zeros(C);
+	float *want_dg = zeros(C), *want_db = zeros(C);
+	batchnorm_shift_backward(dx, dg, db, R, x, gamma, mean, s, B, C, HW);
+	double dx_max = 0.0;
+	for (int ch = 0; ch < C; ch++) {
+		double sg = 0.0, scg = 0.0, sxg = 0.0, sc = s[ch];
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++) {
+				size_t j = ((size_t)b * C + ch) * HW + i;
+				float c = x[j] - mean[ch];
+				sg += R[j];
+				scg += ref_ap2(c) * R[j];
+				sxg += ref_ap2((double)c * sc) * R[j];
+			}
+		double k = ref_ap2(gamma[ch]) * sc;
+		for (int b = 0; b < B; b++)
+			for (int i = 0; i < HW; i++) {
+				size_t j = ((size_t)b * C + ch) * HW + i;
+				double ch_ = ref_ap2(x[j] - mean[ch]);
+				want[j] = (float)(k * (R[j] - sg / cnt - sc * sc * ch_ * scg / cnt));
+				dx_max = fmax(dx_max, fabs(want[j]));
+			}
+		want_dg[ch] = (float)sxg;
+		want_db[ch] = (float)sg;
+	}
+	tap_near_arrays(dx, want, n, 1e-5 * dx_max, 1e-4, "%s: dinp = coded formula", tag);
+	tap_near_arrays(dg, want_dg, C, 1e-4, 1e-5, "%s: dgamma = sum AP2(xhat) g", tag);
+	tap_near_arrays(db, want_db, C, 1e-4, 1e-5, "%s: dbeta = sum g", tag);
+	float *dx1 = dup_floats(dx, n), *dg1 = dup_floats(dg, C), *db1 = dup_floats(db, C);
+	batchnorm_shift_backward(dx, dg, db, R, x, gamma, mean, s, B, C, HW);
+	check_doubled(TAP_NAME(name, "%s dinp", tag), dx, dx1, n);
+	check_doubled(TAP_NAME(name, "%s dgamma", tag), dg, dg1, C);
+	check_doubled(TAP_NAME(name, "%s dbeta", tag), db, db1, C);
+
+	/* the same bits with 1 and 2 threads */
+	float *o1 = zeros(n), *x1 = zeros(n), *g1 = zeros(C), *b1 = zeros(C);
+	float *o2 = zeros(n), *x2 = zeros(n), *g2 = zeros(C), *b2 = zeros(C);
+	threads_init(1);
+	sbn_run(o1, x1, g1, b1, x, gamma, beta, R, B, C, HW);
+	threads_init(2);
+	sbn_run(o2, x2, g2, b2, x, gamma, beta, R, B, C, HW);
+	tap_ok(!memcmp(o1, o2, n * sizeof(float)) && !memcmp(x1, x2, n * sizeof(float)) &&
+		       !memcmp(g1, g2, C * sizeof(float)) && !memcmp(b1, b2, C * sizeof(float)),
+	       "%s: 1 and 2 threads give the same bits", tag);
+
+	float *bufs[] = {x,	 gamma,	   beta,      rm,     rv,     rm0,    rv0,   out,
+			 mean,	 s,	   want,      want_mean, want_s, want_rm, rm_before,
+			 rv_before, mean_saved, s_saved, poison, eval_out, R,   dx,    dg,
+			 db,	 want_dg,  want_db,   dx1,    dg1,    db1,    o1,    x1,
+			 g1,	 b1,	   o2,	      x2,     g2,     b2};
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		free(bufs[i]);
+}
+
+/*
+ * When every C = x - mu and inv are powers of two (and eps = 0, gamma powers
+ * of two), AP2 changes nothing: shift BN is batch norm, forward and backward.
+ * Each channel holds +-4 once, +-2 three times and +-1 four times (mean 0,
+ * mean square 4), times 2^j, shuffled, plus a mean.
+ */
+static void
+test_batchnorm_shift_exact(void)
+{
+	enum { EB = 4, EC = 3, EHW = 4, EN = EB * EC * EHW };
+	static const float base[16] = {4, -4, 2, -2, 2, -2, 2, -2, 1, -1, 1, -1, 1, -1, 1, -1};
+	static const float mu[EC] = {0.75f, -3.5f, 10.25f}, sc[EC] = {0.25f, 1.0f, 8.0f};
+	float gamma[EC] = {0.5f, 2.0f, -1.0f}, beta[EC] = {0.1f, -0.2f, 0.3f};
+	float x[EN], out1[EN], out2[EN], R[EN], dx1[EN] = {0}, dx2[EN] = {0};
+	float mean1[EC], rstd1[EC], mean2[EC], s2[EC], rm1[EC] = {0}, rm2[EC] = {0};
+	float rv1[EC] = {1, 1, 1}, rv2[EC] = {1, 1, 1}, want_s[EC];
+	float dg1[EC] = {0}, dg2[EC] = {0}, db1[EC] = {0}, db2[EC] = {0};
+	for (int b = 0; b < EB; b++)
+		for (int c = 0; c < EC; c++)
+			for (int i = 0; i < EHW; i++) {
+				int k = ((b * EHW + i) * 5 + c * 3) % 16; /* a permutation */
+				x[(b * EC + c) * EHW + i] = mu[c] + sc[c] * base[k];
+			}
+	for (int c = 0; c < EC; c++)
+		want_s[c] = 0.5f / sc[c];
+	for (int i = 0; i < EN; i++)
+		R[i] = 2.0f * rng_uniform(&g_rng) - 1.0f;
+	batchnorm_forward(out1, mean1, rstd1, x, gamma, beta, rm1, rv1, EB, EC, EHW, 0.125f, 0.0f,
+			  1);
+	batchnorm_shift_forward(out2, mean2, s2, x, gamma, beta, rm2, rv2, EB, EC, EHW, 0.125f,
+				0.0f, 1);
+	tap_same_floats(mean2, mu, EC, "shift BN on powers of two: exact mean");
+	tap_same_floats(s2, want_s, EC, "shift BN on powers of two: scale = 1/std exactly");
+	tap_same_floats(rstd1, want_s, EC, "batch norm on powers of two: rstd = 1/std exactly");
+	tap_near_arrays(out2, out1, EN, 1e-6, 1e-6, "shift BN on powers of two = batch norm");
+	batchnorm_backward(dx1, dg1, db1, R, x, gamma, mean1, rstd1, EB, EC, EHW);
+	batchnorm_shift_backward(dx2, dg2, db2, R, x, gamma, mean2, s2, EB, EC, EHW);
+	tap_near_arrays(dx2, dx1, EN, 1e-6, 1e-5, "shift BN backward on powers of two: dinp = BN's");
+	tap_near_arrays(dg2, dg1, EC, 1e-6, 1e-5, "shift BN backward on powers of two: dgamma");
+	tap_near_arrays(db2, db1, EC, 1e-6, 1e-5, "shift BN backward on powers of two: dbeta");
 }
 
 /* ---- elementwise layers ----------------------------------------------- */
@@ -927,6 +1271,13 @@ main(void)
 	test_batchnorm(6, 3, 1);
 	test_batchnorm(3, 4, 10);
 	test_batchnorm(2, 3, 70); /* planes long enough for the streaming path */
+
+	test_ap2();
+	test_batchnorm_shift(16, 3, 1, 1.0f, 0.0f);
+	test_batchnorm_shift(5, 6, 10, 0.1f, 0.5f);
+	test_batchnorm_shift(4, 3, 70, 30.0f, -200.0f); /* streaming path */
+	test_batchnorm_shift(3, 4, 81, 1000.0f, 2500.0f);
+	test_batchnorm_shift_exact();
 
 	test_elementwise(EW_RELU);
 	test_elementwise(EW_HARDTANH);
