@@ -111,11 +111,29 @@ show_row(struct table *t, const char *label, const char *value)
 		table_add_row(t, (const char *const[]){label, value});
 }
 
+/* Per-layer metrics are named "LAYER/NAME" (quantized runs). */
+static int
+is_layer_metric(const char *name)
+{
+	return strchr(name, '/') != NULL;
+}
+
+/* Removes the names that keep(name) rejects; returns the new count. */
+static int
+filter_names(const char **names, int n, int keep_layer_metrics)
+{
+	int m = 0;
+	for (int k = 0; k < n; k++)
+		if (is_layer_metric(names[k]) == keep_layer_metrics)
+			names[m++] = names[k];
+	return m;
+}
+
 static void
 show_curve(const struct show_data *d)
 {
 	const char **names = xcalloc((size_t)d->metrics.n + 1, sizeof *names);
-	int nn = distinct_names(&d->metrics, names, metric_rank);
+	int nn = filter_names(names, distinct_names(&d->metrics, names, metric_rank), 0);
 	const char **head = xcalloc((size_t)nn + 1, sizeof *head);
 	char **cells = xcalloc((size_t)nn + 1, sizeof *cells);
 	head[0] = "epoch";
@@ -148,6 +166,76 @@ show_curve(const struct show_data *d)
 		free(cells[k]);
 	free(cells);
 	free(head);
+	free(names);
+}
+
+/*
+ * The quantizers' per-epoch values (clips, SQNR) as rows LAYER METRIC with one
+ * column per epoch (at most SHOW_MAX_EPOCH_COLUMNS, evenly spaced, first and
+ * last included). LCQ's θ is left to --json.
+ */
+#define SHOW_MAX_EPOCH_COLUMNS 10
+static void
+show_layer_curves(const struct show_data *d)
+{
+	const char **names = xcalloc((size_t)d->metrics.n + 1, sizeof *names);
+	int nn = filter_names(names, distinct_names(&d->metrics, names, metric_rank), 1), m = 0;
+	for (int k = 0; k < nn; k++)
+		if (!strstr(names[k], "/theta_"))
+			names[m++] = names[k];
+	nn = m;
+	int64_t *steps = xcalloc((size_t)d->metrics.n + 1, sizeof *steps);
+	int ns = 0;
+	for (int i = 0; i < d->metrics.n; i++)
+		if (ns == 0 || steps[ns - 1] != d->metrics.v[i].step)
+			steps[ns++] = d->metrics.v[i].step;
+	if (nn == 0 || ns == 0)
+		goto out;
+	int nc = ns < SHOW_MAX_EPOCH_COLUMNS ? ns : SHOW_MAX_EPOCH_COLUMNS;
+	int64_t *cols = xcalloc((size_t)nc, sizeof *cols);
+	for (int c = 0; c < nc; c++)
+		cols[c] = steps[nc == 1 ? ns - 1 : (int)((long long)c * (ns - 1) / (nc - 1))];
+	const char **head = xcalloc((size_t)nc + 2, sizeof *head);
+	char **labels = xcalloc((size_t)nc, sizeof *labels);
+	head[0] = "layer";
+	head[1] = "metric";
+	for (int c = 0; c < nc; c++) {
+		labels[c] = xasprintf("epoch %lld", (long long)cols[c]);
+		head[c + 2] = labels[c];
+	}
+	struct table *t = table_new(nc + 2, head);
+	for (int c = 0; c < nc; c++)
+		table_align_right(t, c + 2);
+	char **cells = xcalloc((size_t)nc + 2, sizeof *cells);
+	for (int k = 0; k < nn; k++) {
+		const char *slash = strchr(names[k], '/');
+		cells[0] = xasprintf("%.*s", (int)(slash - names[k]), names[k]);
+		cells[1] = xstrdup(slash + 1);
+		for (int c = 0; c < nc; c++) {
+			char buf[64] = "-";
+			for (int i = 0; i < d->metrics.n; i++)
+				if (d->metrics.v[i].step == cols[c] &&
+				    strcmp(d->metrics.v[i].name, names[k]) == 0)
+					format_value(buf, sizeof buf, slash + 1, d->metrics.v[i].value);
+			cells[c + 2] = xstrdup(buf);
+		}
+		table_add_row(t, (const char *const *)cells);
+		for (int c = 0; c < nc + 2; c++) {
+			free(cells[c]);
+			cells[c] = NULL;
+		}
+	}
+	printf("\nquantizers per epoch (clips; SQNR in dB on the calibration batch):\n");
+	table_print(t, stdout, "  ");
+	table_free(t);
+	for (int c = 0; c < nc; c++)
+		free(labels[c]);
+	free(labels);
+	free(cells);
+	free(head);
+	free(cols);
+out:
+	free(steps);
 	free(names);
 }
 
@@ -258,8 +346,10 @@ show_text(const struct show_data *d)
 		table_print(t, stdout, "  ");
 		table_free(t);
 	}
-	if (d->metrics.n > 0)
+	if (d->metrics.n > 0) {
 		show_curve(d);
+		show_layer_curves(d);
+	}
 	if (d->layers.n > 0)
 		show_layers(d);
 }
