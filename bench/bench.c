@@ -11,8 +11,9 @@
  *    elements/s of each scheme on a 1M-element tensor, and the forward
  *    speed-up of the optimised path over the scalar _ref path;
  *  - training (batch 128) and inference (batch 256) images/s of the zoo
- *    models on Fashion-MNIST, through the same train_run/train_evaluate that
- *    `qbench train` uses.
+ *    models on Fashion-MNIST, and of the cnn under quantization-aware
+ *    training (uniform W4A4, APoT W3A3, LCQ W2A2, QNN W1A1), through the
+ *    same train_run/train_evaluate that `qbench train` uses.
  * Every figure printed is measured here; nothing is typed in.
  *
  * Usage: bench [gemm | quant | models | MODEL]: no argument runs every
@@ -26,6 +27,7 @@
 #include "engine/data.h"
 #include "engine/gemm.h"
 #include "engine/model.h"
+#include "engine/quant/qat.h"
 #include "engine/quant/quant.h"
 #include "engine/rng.h"
 #include "engine/threads.h"
@@ -323,15 +325,27 @@ bench_quant(int threads)
  */
 #define BENCH_TRIALS 3
 static int
-bench_model(const char *arch, const struct dataset *train, const struct dataset *test)
+bench_model(const char *arch, const struct qat_config *qc, const struct dataset *train,
+	    const struct dataset *test)
 {
 	char *cause = NULL;
 	struct model *m = model_new(arch, train->c, train->h, train->w, train->classes, 1, &cause);
-	if (!m) {
+	struct qat *q = NULL;
+	struct train_plugin plug;
+	if (!m || (qc && qat_new(&q, m, qc, train, 256, &cause) < 0)) {
 		fprintf(stderr, "bench: %s\n", cause);
 		free(cause);
+		model_free(m);
 		return -1;
 	}
+	if (q)
+		qat_train_plugin(q, 1.0, &plug);
+	char label[64];
+	if (qc)
+		snprintf(label, sizeof label, "%s W%dA%d %s", arch, qc->w_bits, qc->a_bits,
+			 qc->w_scheme);
+	else
+		snprintf(label, sizeof label, "%s", arch);
 	struct train_opts o;
 	train_opts_default(&o);
 	o.epochs = 1;
@@ -341,9 +355,10 @@ bench_model(const char *arch, const struct dataset *train, const struct dataset 
 	double tr[BENCH_TRIALS], inf[BENCH_TRIALS];
 	for (int t = 0; t < BENCH_TRIALS; t++) {
 		struct train_result r;
-		if (train_run(m, train, NULL, &o, NULL, NULL, &r, &cause) < 0) {
-			fprintf(stderr, "bench: %s: %s\n", arch, cause);
+		if (train_run(m, train, NULL, &o, q ? &plug : NULL, NULL, &r, &cause) < 0) {
+			fprintf(stderr, "bench: %s: %s\n", label, cause);
 			free(cause);
+			qat_free(q);
 			model_free(m);
 			return -1;
 		}
@@ -353,10 +368,11 @@ bench_model(const char *arch, const struct dataset *train, const struct dataset 
 	}
 	qsort(tr, BENCH_TRIALS, sizeof tr[0], cmp_double);
 	qsort(inf, BENCH_TRIALS, sizeof inf[0], cmp_double);
-	printf("  %-9s %9.0f %9.0f %11.0f %9.0f %10.1f   (%d x %d images; infer %d)\n", arch,
+	printf("  %-20s %9.0f %9.0f %11.0f %9.0f %10.1f   (%d x %d images; infer %d)\n", label,
 	       tr[BENCH_TRIALS / 2], tr[BENCH_TRIALS - 1], inf[BENCH_TRIALS / 2],
 	       inf[BENCH_TRIALS - 1], 2.0 * (double)model_macs(m) / 1e6, BENCH_TRIALS, train->n,
 	       test->n);
+	qat_free(q);
 	model_free(m);
 	return 0;
 }
@@ -365,7 +381,15 @@ bench_model(const char *arch, const struct dataset *train, const struct dataset 
 static const struct {
 	const char *arch;
 	int images; /* training images a trial (0: the whole set) */
-} bench_models_table[] = {{"mlp", 0}, {"lenet5", 0}, {"cnn", 12800}, {"resnet20", 2560}};
+	/* quantization-aware training: weight scheme and bits (NULL: float) */
+	const char *scheme;
+	int w_bits, a_bits;
+} bench_models_table[] = {
+	{"mlp", 0, NULL, 32, 32},	     {"lenet5", 0, NULL, 32, 32},
+	{"cnn", 12800, NULL, 32, 32},	     {"resnet20", 2560, NULL, 32, 32},
+	{"cnn", 12800, "uniform", 4, 4},     {"cnn", 12800, "apot", 3, 3},
+	{"cnn", 12800, "lcq", 2, 2},	     {"cnn", 12800, "qnn", 1, 1},
+};
 #define BENCH_NMODELS (sizeof bench_models_table / sizeof bench_models_table[0])
 
 /* The models section, for every zoo model or only for arch (non-NULL). */
@@ -382,7 +406,7 @@ bench_models(const char *arch)
 		return -1;
 	}
 	printf("Models on Fashion-MNIST, images/s (train batch 128, inference batch 256):\n");
-	printf("  %-9s %9s %9s %11s %9s %10s\n", "model", "train med", "best", "infer med", "best",
+	printf("  %-20s %9s %9s %11s %9s %10s\n", "model", "train med", "best", "infer med", "best",
 	       "MFLOP/img");
 	int rc = 0;
 	for (size_t i = 0; i < BENCH_NMODELS; i++) {
@@ -391,7 +415,16 @@ bench_models(const char *arch)
 		struct dataset part = *train;
 		if (bench_models_table[i].images > 0 && bench_models_table[i].images < part.n)
 			part.n = bench_models_table[i].images;
-		if (bench_model(bench_models_table[i].arch, &part, test) < 0)
+		struct qat_config qc = {
+			.w_scheme = bench_models_table[i].scheme,
+			.a_scheme = bench_models_table[i].scheme,
+			.w_bits = bench_models_table[i].w_bits,
+			.a_bits = bench_models_table[i].a_bits,
+			.g_bits = 32,
+			.firstlast = QAT_FIRSTLAST_8,
+			.seed = 1,
+		};
+		if (bench_model(bench_models_table[i].arch, qc.w_scheme ? &qc : NULL, &part, test) < 0)
 			rc = -1;
 	}
 	dataset_free(train);
@@ -408,8 +441,8 @@ static const struct {
 	[BENCH_GEMM] = {"gemm", "BLAS peak and engine GEMM on the zoo's layer shapes, GFLOP/s"},
 	[BENCH_QUANT] = {"quant", "quantizers: forward and backward Melem/s, forward speed-up "
 				  "over _ref"},
-	[BENCH_MODELS] = {"models", "zoo models: training and inference images/s on "
-				    "Fashion-MNIST"},
+	[BENCH_MODELS] = {"models", "zoo models (float, and the cnn quantization-aware): "
+				    "training and inference images/s on Fashion-MNIST"},
 };
 
 static void
