@@ -214,12 +214,15 @@ void
 quant_wn_forward(float *what, float *mean, float *std, const float *w, size_t n)
 {
 	double s = 0, ss = 0;
+#pragma omp parallel for schedule(static) reduction(+ : s) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
 		s += w[i];
 	double mu = s / (double)n;
+#pragma omp parallel for schedule(static) reduction(+ : ss) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
 		ss += (w[i] - mu) * (w[i] - mu);
 	double sd = sqrt(ss / (double)(n - 1));
+#pragma omp parallel for schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
 		what[i] = (float)((w[i] - mu) / sd);
 	*mean = (float)mu;
@@ -231,11 +234,13 @@ void
 quant_wn_backward(float *dw, const float *dwhat, const float *what, float std, size_t n)
 {
 	double sg = 0, sgx = 0;
+#pragma omp parallel for schedule(static) reduction(+ : sg, sgx) if (n > 65536)
 	for (size_t i = 0; i < n; i++) {
 		sg += dwhat[i];
 		sgx += (double)dwhat[i] * what[i];
 	}
 	double mg = sg / (double)n, k = sgx / (double)(n - 1);
+#pragma omp parallel for schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
 		dw[i] += (float)((dwhat[i] - mg - what[i] * k) / std);
 }

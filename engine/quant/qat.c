@@ -243,12 +243,15 @@ weight_forward(void *ctx, float *y, const float *x, size_t n, int training)
 		L->factor = L->std;
 	else if (L->qnn_scale) {
 		double s = 0;
+#pragma omp parallel for schedule(static) reduction(+ : s) if (n > 65536)
 		for (size_t i = 0; i < n; i++)
 			s += fabsf(x[i]);
 		L->factor = (float)(s / (double)n);
 	}
+	const float f = L->factor, *qb = L->qbuf;
+#pragma omp parallel for schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
-		y[i] = L->qbuf[i] * L->factor;
+		y[i] = qb[i] * f;
 }
 
 static void
@@ -256,36 +259,42 @@ weight_backward(void *ctx, float *dx, const float *dy, const float *x, size_t n)
 {
 	struct qlayer *L = ctx;
 	if (L->wkind == W_FL8) {
+#pragma omp parallel for schedule(static) if (n > 65536)
 		for (size_t i = 0; i < n; i++)
 			dx[i] += dy[i];
 		return;
 	}
 	const float *src = L->norm != NORM_NONE ? L->what : x;
+	const float f = L->factor, *qb = L->qbuf;
+	float *gb = L->gbuf, *ds = L->dsrc;
 	double dstd = 0;
+#pragma omp parallel for schedule(static) reduction(+ : dstd) if (n > 65536)
 	for (size_t i = 0; i < n; i++) {
-		L->gbuf[i] = dy[i] * L->factor;
-		if (L->restore)
-			dstd += (double)dy[i] * L->qbuf[i];
+		gb[i] = dy[i] * f;
+		dstd += (double)dy[i] * qb[i];
+		ds[i] = 0;
 	}
-	memset(L->dsrc, 0, n * sizeof *L->dsrc);
 	quant_backward(L->wq, L->dsrc, L->gbuf, src, n);
 	switch (L->norm) {
 	case NORM_NONE:
+#pragma omp parallel for schedule(static) if (n > 65536)
 		for (size_t i = 0; i < n; i++)
-			dx[i] += L->dsrc[i];
+			dx[i] += ds[i];
 		break;
 	case NORM_WN_DETACHED:
+#pragma omp parallel for schedule(static) if (n > 65536)
 		for (size_t i = 0; i < n; i++)
-			dx[i] += L->dsrc[i] / L->std;
+			dx[i] += ds[i] / L->std;
 		break;
 	case NORM_WN:
 	case NORM_LWN:
 		quant_wn_backward(dx, L->dsrc, L->what, L->std, n);
 		if (L->restore) {
 			/* d std / d W_i = what_i / (n - 1) */
-			float k = (float)(dstd / (double)(n - 1));
+			const float k = (float)(dstd / (double)(n - 1)), *wh = L->what;
+#pragma omp parallel for schedule(static) if (n > 65536)
 			for (size_t i = 0; i < n; i++)
-				dx[i] += k * L->what[i];
+				dx[i] += k * wh[i];
 		}
 		break;
 	}
