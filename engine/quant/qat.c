@@ -338,6 +338,16 @@ feeds_batchnorm(const struct model *m, int i)
 	return 0;
 }
 
+/* Nonzero when layer i reads the model input (the image), directly or through flatten. */
+static int
+reads_model_input(const struct model *m, int i)
+{
+	int p = model_layer_input(m, i);
+	while (p >= 0 && strcmp(model_layer_at(m, p)->kind, "flatten") == 0)
+		p = model_layer_input(m, p);
+	return p == MODEL_INPUT;
+}
+
 /* Nonzero when layer i's input is a ReLU output (through pools, flatten, dropout). */
 static int
 input_nonneg(const struct model *m, int i)
@@ -371,10 +381,24 @@ weight_tensor(struct model *m, const char *group, float **grad)
 	return NULL;
 }
 
+/* uniform's lsq variant: learned steps (scale) instead of a clip α */
+static int
+is_lsq(const struct quant *q)
+{
+	return strcmp(q->scheme->name, "uniform") == 0 && q->variant == 0;
+}
+
+/* uniform: the grid step of channel c (lsq: learned; clip: α/n for the level set {k/n}). */
+static float
+uniform_step(const struct quant *q, int c)
+{
+	return is_lsq(q) ? q->scale[c] : q->alpha / (float)(q->n_levels - 1);
+}
+
 static float
 quant_clip_of(const struct quant *q)
 {
-	if (strcmp(q->scheme->name, "uniform") == 0 && q->variant == 0) {
+	if (is_lsq(q)) {
 		double s = 0;
 		for (int c = 0; c < q->channels; c++)
 			s += q->scale[c];
@@ -521,7 +545,7 @@ build_layer(struct qat *q, struct qlayer *L, int i, int first, int last, char **
 	L->oc = t->shape[0];
 	L->macs = li->macs;
 	L->factor = 1.0f;
-	L->a_from_input = model_layer_input(m, i) == MODEL_INPUT;
+	L->a_from_input = reads_model_input(m, i);
 	int edge = first || last;
 	enum qat_firstlast fl = c->firstlast;
 	uint64_t seed = c->seed * 1000003u + (uint64_t)i * 2u;
@@ -1030,8 +1054,13 @@ export_quant_attrs(struct io_h5_group *g, const char *role, const struct quant *
 	if (strcmp(z->scheme->name, "lcq") == 0)
 		io_h5_group_data(g, name, IO_H5_F32, z->theta, 1, &k);
 	snprintf(name, sizeof name, "scale_%s", role);
-	if (strcmp(z->scheme->name, "uniform") == 0)
+	if (is_lsq(z)) {
 		io_h5_group_data(g, name, IO_H5_F32, z->scale, 1, &ch);
+	} else if (strcmp(z->scheme->name, "uniform") == 0) {
+		float step = uniform_step(z, 0);
+		long one = 1;
+		io_h5_group_data(g, name, IO_H5_F32, &step, 1, &one);
+	}
 	float lv[QUANT_MAX_LEVELS];
 	long nl = quant_levels(z, lv, QUANT_MAX_LEVELS);
 	snprintf(name, sizeof name, "levels_%s", role);
@@ -1039,27 +1068,35 @@ export_quant_attrs(struct io_h5_group *g, const char *role, const struct quant *
 		io_h5_group_data(g, name, IO_H5_F32, lv, 1, &nl);
 }
 
-/* Integer codes of layer L's quantized weight (the model's last forward computed it). */
+/*
+ * Integer codes of layer L's quantized weight, as int8, or int32 when a code
+ * does not fit (APoT's unclamped 8-bit first/last rule can go below -127).
+ * An fl8 layer whose maximum is not positive is left unquantized: no codes.
+ */
 static void
 export_codes(struct qlayer *L, struct io_h5_group *g, const struct model_tensor *t)
 {
 	size_t n = L->w_size;
 	float *y = xalloc_floats(n);
 	weight_forward(L, y, L->w, n, 0);
-	int8_t *codes = xmalloc(n);
+	int32_t *codes = xmalloc(n * sizeof *codes);
 	long dims[4];
 	for (int k = 0; k < t->ndim; k++)
 		dims[k] = t->shape[k];
+	int have = 1;
 	if (L->wkind == W_FL8) {
-		float m = L->fl_m > 0 ? L->fl_m : 1;
-		for (size_t i = 0; i < n; i++)
-			codes[i] = (int8_t)quant_round(y[i] / m * 127.0f);
-		io_h5_group_num(g, "scale_w_codes", m / 127.0);
+		float m = L->fl_m;
+		have = m > 0;
+		for (size_t i = 0; have && i < n; i++)
+			codes[i] = (int32_t)quant_round(y[i] / m * 127.0f);
+		if (have)
+			io_h5_group_num(g, "scale_w_codes", m / 127.0);
 	} else if (strcmp(L->wq->scheme->name, "uniform") == 0) {
 		size_t per = n / (size_t)L->wq->channels;
 		for (size_t i = 0; i < n; i++) {
-			float s = L->wq->scale[L->wq->channels > 1 ? i / per : 0] * L->factor;
-			codes[i] = (int8_t)quant_round(y[i] / s);
+			float s = uniform_step(L->wq, L->wq->channels > 1 ? (int)(i / per) : 0) *
+				  L->factor;
+			codes[i] = (int32_t)quant_round(y[i] / s);
 		}
 	} else {
 		/* index of the level: levels in layer units are factor · quantizer levels */
@@ -1073,10 +1110,23 @@ export_codes(struct qlayer *L, struct io_h5_group *g, const struct model_tensor 
 					best = k;
 			int sgn = y[i] < 0 ? -1 : 1;
 			/* binarization has the single level 1: codes ±1 */
-			codes[i] = (int8_t)(sgn * (nl == 1 ? 1 : best));
+			codes[i] = sgn * (nl == 1 ? 1 : best);
 		}
 	}
-	io_h5_group_data(g, "codes_w", IO_H5_I8, codes, t->ndim, dims);
+	if (have) {
+		int narrow = 1;
+		for (size_t i = 0; i < n && narrow; i++)
+			narrow = codes[i] >= INT8_MIN && codes[i] <= INT8_MAX;
+		if (narrow) {
+			int8_t *c8 = xmalloc(n);
+			for (size_t i = 0; i < n; i++)
+				c8[i] = (int8_t)codes[i];
+			io_h5_group_data(g, "codes_w", IO_H5_I8, c8, t->ndim, dims);
+			free(c8);
+		} else {
+			io_h5_group_data(g, "codes_w", IO_H5_I32, codes, t->ndim, dims);
+		}
+	}
 	io_h5_group_num(g, "factor_w", L->factor);
 	free(codes);
 	xfree_aligned(y);
@@ -1157,7 +1207,7 @@ import_quant(struct quant *z, const struct io_h5_group *g, const char *role, con
 	}
 	snprintf(name, sizeof name, "scale_%s", role);
 	d = io_h5_group_dataset(g, name);
-	if (strcmp(z->scheme->name, "uniform") == 0) {
+	if (is_lsq(z)) {
 		if (!d || d->size != (size_t)z->channels)
 			return err_set(cause, "%s: /%s/%s must hold %d values", path, g->path, name,
 				       z->channels);
