@@ -54,22 +54,6 @@ quant_lcq_gamma_beta(float *gamma, float *beta, const float *theta)
 	}
 }
 
-struct lcq_state {
-	float gamma[K], beta[K];
-	float alpha, s;
-	int companding;
-};
-
-static void
-lcq_state(const struct quant *q, struct lcq_state *st)
-{
-	quant_lcq_gamma_beta(st->gamma, st->beta, q->theta);
-	st->alpha = q->alpha;
-	st->companding = !(q->role == QUANT_ROLE_WEIGHT && q->bits == 2);
-	st->s = (float)(q->role == QUANT_ROLE_WEIGHT ? (1 << (q->bits - 1)) - 1
-						    : (1 << q->bits) - 1);
-}
-
 /* Largest j with beta[j] <= v (beta[0] = 0 <= v). */
 static inline int
 beta_index(const float *beta, float v)
@@ -80,10 +64,42 @@ beta_index(const float *beta, float v)
 	return j;
 }
 
+/* Most positive steps s of any bit-width (8-bit activations: 255). */
+#define LCQ_MAX_STEPS 255
+
+struct lcq_state {
+	float gamma[K], beta[K];
+	float alpha, s;
+	int companding;
+	/* per rounded step r = 0..s: y_q = r/s, its interval j and the expander value */
+	int ns;
+	float yq_tab[LCQ_MAX_STEPS + 1], e_tab[LCQ_MAX_STEPS + 1];
+	int j_tab[LCQ_MAX_STEPS + 1];
+};
+
+static void
+lcq_state(const struct quant *q, struct lcq_state *st)
+{
+	quant_lcq_gamma_beta(st->gamma, st->beta, q->theta);
+	st->alpha = q->alpha;
+	st->companding = !(q->role == QUANT_ROLE_WEIGHT && q->bits == 2);
+	st->s = (float)(q->role == QUANT_ROLE_WEIGHT ? (1 << (q->bits - 1)) - 1
+						    : (1 << q->bits) - 1);
+	/* the expander sees only s + 1 values: tabulate it with the same operations */
+	st->ns = (int)st->s;
+	for (int r = 0; st->companding && r <= st->ns; r++) {
+		float yq = (float)r / st->s;
+		int j = beta_index(st->beta, yq);
+		st->yq_tab[r] = yq;
+		st->j_tab[r] = j;
+		st->e_tab[r] = (yq - st->beta[j]) / st->gamma[j] + (float)j / (float)K;
+	}
+}
+
 /* One element: z, and (inside) the intervals i, j, u = |x|/α and the rounded y_q. */
 static inline float
-lcq_element(const struct lcq_state *st, float x, int *inside, int *pi, int *pj, float *pu,
-	    float *pyq)
+lcq_element_t(const struct lcq_state *st, float x, int *inside, int *pi, int *pj, float *pu,
+	      float *pyq, int tab)
 {
 	float ax = fabsf(x), sg = x > 0 ? 1.0f : x < 0 ? -1.0f : 0.0f;
 	*inside = ax < st->alpha;
@@ -98,15 +114,29 @@ lcq_element(const struct lcq_state *st, float x, int *inside, int *pi, int *pj, 
 	i = i > K - 1 ? K - 1 : i;
 	float di = (float)i / (float)K;
 	float yv = st->gamma[i] * (u - di) + st->beta[i];
-	float yq = quant_round(yv * st->s) / st->s;
-	int j = beta_index(st->beta, yq);
-	float e = (yq - st->beta[j]) / st->gamma[j] + (float)j / (float)K;
+	float r = quant_round(yv * st->s), yq, e;
+	int j;
+	if (tab && r >= 0 && r <= (float)st->ns) {
+		/* bit-identical: the table was filled by the same operations on r/s */
+		int ri = (int)r;
+		yq = st->yq_tab[ri];
+		j = st->j_tab[ri];
+		e = st->e_tab[ri];
+	} else {
+		yq = r / st->s;
+		j = beta_index(st->beta, yq);
+		e = (yq - st->beta[j]) / st->gamma[j] + (float)j / (float)K;
+	}
 	*pi = i;
 	*pj = j;
 	*pu = u;
 	*pyq = yq;
 	return sg * st->alpha * e;
 }
+
+/* The plain path (lcq_element) and the tabulated one (lcq_element_tab). */
+#define lcq_element(st, x, in, i, j, u, yq) lcq_element_t(st, x, in, i, j, u, yq, 0)
+#define lcq_element_tab(st, x, in, i, j, u, yq) lcq_element_t(st, x, in, i, j, u, yq, 1)
 
 static void
 lcq_forward_ref(struct quant *q, float *y, const float *x, size_t n, int training)
@@ -131,7 +161,7 @@ lcq_forward(struct quant *q, float *y, const float *x, size_t n, int training)
 	for (size_t k = 0; k < n; k++) {
 		int in, i, j;
 		float u, yq;
-		y[k] = lcq_element(&st, x[k], &in, &i, &j, &u, &yq);
+		y[k] = lcq_element_tab(&st, x[k], &in, &i, &j, &u, &yq);
 	}
 }
 
@@ -164,10 +194,10 @@ lcq_chain(struct quant *q)
 }
 
 /* Per element: dx mask, dα term and the γ/β contributions (METHODS §2.2). */
-#define LCQ_GRAD_ELEMENT                                                              \
+#define LCQ_GRAD_ELEMENT(ELEMENT)                                                     \
 	int in, i, j;                                                                 \
 	float u, yq;                                                                  \
-	float z = lcq_element(&st, x[k], &in, &i, &j, &u, &yq);                       \
+	float z = ELEMENT(&st, x[k], &in, &i, &j, &u, &yq);                           \
 	float g = dy[k];                                                              \
 	if (dx && in)                                                                 \
 		dx[k] += g;                                                           \
@@ -204,7 +234,7 @@ lcq_backward_ref(struct quant *q, float *dx, const float *dy, const float *x, si
 	lcq_state(q, &st);
 	double da = 0, dg[K] = {0}, db[K] = {0};
 	for (size_t k = 0; k < n; k++) {
-		LCQ_GRAD_ELEMENT
+		LCQ_GRAD_ELEMENT(lcq_element)
 	}
 	lcq_finish(q, &st, n, da, dg, db);
 }
@@ -217,7 +247,7 @@ lcq_backward(struct quant *q, float *dx, const float *dy, const float *x, size_t
 	double da = 0, dg[K] = {0}, db[K] = {0};
 #pragma omp parallel for schedule(static) reduction(+ : da, dg[:K], db[:K]) if (n > 65536)
 	for (size_t k = 0; k < n; k++) {
-		LCQ_GRAD_ELEMENT
+		LCQ_GRAD_ELEMENT(lcq_element_tab)
 	}
 	lcq_finish(q, &st, n, da, dg, db);
 }

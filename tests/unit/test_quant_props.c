@@ -410,7 +410,9 @@ test_opt_vs_ref(void)
 		int bits, role;
 	} cs[] = {{"uniform", "lsq", 4, 0}, {"uniform", "clip", 3, 1}, {"pot", NULL, 4, 0},
 		  {"apot", NULL, 5, 0},     {"apot", "cifar", 4, 1},    {"lcq", NULL, 4, 0},
-		  {"lcq", NULL, 2, 0},      {"qnn", "det", 1, 1},       {"qnn", "log", 4, 0}};
+		  {"lcq", NULL, 2, 0},      {"qnn", "det", 1, 1},       {"qnn", "log", 4, 0},
+		  {"lcq", NULL, 8, 1},      {"lcq", NULL, 3, 1},        {"apot", NULL, 6, 0},
+		  {"apot", NULL, 6, 1},     {"pot", NULL, 2, 1}};
 	for (size_t k = 0; k < sizeof cs / sizeof cs[0]; k++) {
 		struct quant *q = mk(cs[k].s, cs[k].v, cs[k].bits, cs[k].role, 2.0f);
 		for (int t = 0; t < QUANT_LCQ_K; t++)
