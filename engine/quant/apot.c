@@ -93,23 +93,35 @@ nearest_ref(const float *lv, int nl, float c)
 	return lv[best];
 }
 
-/* The same by bisection: bracket c, then the same distance comparison. */
+/*
+ * The same through the lookup table: b = floor(c·BINS) is exact (BINS is a power
+ * of two), so levels[lut[b]] <= b/BINS <= c; a short walk up brackets c between
+ * adjacent levels and the same distance comparison decides. Bit-identical to
+ * nearest_ref, NaN included (it gives lv[0]).
+ */
 static inline float
-nearest(const float *lv, int nl, float c)
+nearest_lut(const uint16_t *lut, const float *lv, int nl, float c)
 {
-	int lo = 0, hi = nl - 1;
-	if (c <= lv[0])
+	if (!(c > lv[0]))
 		return lv[0];
-	if (c >= lv[hi])
-		return lv[hi];
-	while (hi - lo > 1) { /* lv[lo] < c < lv[hi] */
-		int mid = (lo + hi) / 2;
-		if (lv[mid] <= c)
-			lo = mid;
-		else
-			hi = mid;
+	if (c >= lv[nl - 1])
+		return lv[nl - 1];
+	int lo = lut[(int)(c * (float)QUANT_LUT_BINS)];
+	while (lv[lo + 1] <= c)
+		lo++;
+	return fabsf(c - lv[lo + 1]) < fabsf(c - lv[lo]) ? lv[lo + 1] : lv[lo];
+}
+
+void
+quant_rcf_build_lut(struct quant *q)
+{
+	int i = 0;
+	for (int b = 0; b <= QUANT_LUT_BINS; b++) {
+		double edge = (double)b / QUANT_LUT_BINS;
+		while (i + 1 < q->n_levels && (double)q->levels[i + 1] <= edge)
+			i++;
+		q->lut[b] = (uint16_t)i;
 	}
-	return fabsf(c - lv[hi]) < fabsf(c - lv[lo]) ? lv[hi] : lv[lo];
 }
 
 /* Normalised, clipped input c and its signed projection qv for x; returns t = x/alpha. */
@@ -123,6 +135,8 @@ nearest(const float *lv, int nl, float c)
 		c = t > 1 ? 1 : (!top && t < 0) ? 0 : t;                              \
 		qv = NEAREST(lv, nl, c);                                              \
 	}
+/* nearest() through the quantizer's table (lut in scope) */
+#define NEAREST_LUT(lv, nl, c) nearest_lut(lut, lv, nl, c)
 
 void
 quant_rcf_forward_ref(struct quant *q, float *y, const float *x, size_t n, int training)
@@ -142,10 +156,11 @@ quant_rcf_forward(struct quant *q, float *y, const float *x, size_t n, int train
 {
 	(void)training;
 	const float *lv = q->levels, alpha = q->alpha;
+	const uint16_t *lut = q->lut;
 	int nl = q->n_levels, w = q->role == QUANT_ROLE_WEIGHT, top = q->rcf_clamp_top;
 #pragma omp parallel for schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++) {
-		RCF_ELEMENT(nearest)
+		RCF_ELEMENT(NEAREST_LUT)
 		(void)c;
 		y[i] = qv * alpha;
 	}
@@ -187,12 +202,13 @@ void
 quant_rcf_backward(struct quant *q, float *dx, const float *dy, const float *x, size_t n)
 {
 	const float *lv = q->levels, alpha = q->alpha;
+	const uint16_t *lut = q->lut;
 	int nl = q->n_levels, w = q->role == QUANT_ROLE_WEIGHT, top = q->rcf_clamp_top;
 	int unm = q->rcf_unmasked;
 	double da = 0;
 #pragma omp parallel for schedule(static) reduction(+ : da) if (n > 65536)
 	for (size_t i = 0; i < n; i++) {
-		RCF_GRAD(nearest)
+		RCF_GRAD(NEAREST_LUT)
 		if (dx)
 			dx[i] += dy[i] * mask;
 		da += (double)(dy[i] * term);
@@ -262,6 +278,7 @@ quant_rcf_levels_init(struct quant *q, int additive)
 	int w = q->role == QUANT_ROLE_WEIGHT;
 	int B = w ? q->bits - 1 : q->bits;
 	q->n_levels = quant_apot_build_levels(q->levels, B, additive);
+	quant_rcf_build_lut(q);
 	q->rcf_unmasked = w && (q->bits == 2 || q->variant == 1);
 	q->rcf_clamp_top = !w && q->variant == 1;
 }

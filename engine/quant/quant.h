@@ -32,6 +32,8 @@ enum quant_role { QUANT_ROLE_WEIGHT, QUANT_ROLE_ACT };
 #define QUANT_LCQ_K 16
 /* Largest level set of any scheme (APoT 6 bits: 64 magnitudes). */
 #define QUANT_MAX_LEVELS 256
+/* Bins of the nearest-level lookup table over [0, 1] (a power of two, so c·bins is exact). */
+#define QUANT_LUT_BINS 1024
 
 /* How a quantizer is built; fields a scheme does not use are ignored. */
 struct quant_config {
@@ -84,6 +86,8 @@ struct quant {
 	/* level magnitudes in [0, 1] ascending (pot, apot), scaled by alpha */
 	float levels[QUANT_MAX_LEVELS];
 	int n_levels;
+	/* lut[b]: the largest level index with levels[i] <= b/QUANT_LUT_BINS (rcf schemes) */
+	uint16_t lut[QUANT_LUT_BINS + 1];
 	/* RCF projection (apot, pot, uniform clip): gradient masks of METHODS §1.3 */
 	int rcf_unmasked;  /* input gradient passes everywhere (2-bit, CIFAR weights) */
 	int rcf_clamp_top; /* activations clamped from above only (CIFAR) */
@@ -176,5 +180,7 @@ void quant_rcf_levels_init(struct quant *q, int additive);
 extern const char *const quant_apot_variants[];
 int quant_apot_check(const struct quant_config *c, int variant, char **cause);
 int quant_rcf_levels(const struct quant *q, float *out, int cap);
+/* Fills q->lut from q->levels (after the level set changes). */
+void quant_rcf_build_lut(struct quant *q);
 
 #endif

@@ -53,6 +53,7 @@ uniform_init(struct quant *q)
 	for (int k = 0; k <= nsteps; k++)
 		q->levels[k] = (float)k / (float)nsteps;
 	q->n_levels = nsteps + 1;
+	quant_rcf_build_lut(q);
 }
 
 /* y = (clamp(round(x/s) + zp) - zp)·s for one element; *r gets the unclamped code. */
