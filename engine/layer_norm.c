@@ -273,6 +273,38 @@ batchnorm_forward(float *out, float *mean, float *rstd, const float *inp, const 
 	free(mu);
 }
 
+/* An elementwise input-gradient pass over B planes of HW values `stride` apart. */
+typedef void (*norm_grad_input_fn)(float *dx, const float *dy, const float *x, int B, size_t HW,
+				   size_t stride, float k, float mdy, float mu, float c2);
+
+/*
+ * Runs grad (dinp += ...) over every (image, channel) plane with the channel's
+ * four coefficients coef[4c..4c+3]: by channel for small planes, by plane when
+ * they are large enough to stream.
+ */
+static void
+norm_apply_grad_input(norm_grad_input_fn grad, float *dinp, const float *dout, const float *inp,
+		      const float *coef, int B, int C, int HW)
+{
+	size_t plane = (size_t)HW, stride = (size_t)C * HW;
+	if (HW < NORM_STREAM_MIN_HW) {
+#pragma omp parallel for schedule(static)
+		for (int c = 0; c < C; c++) {
+			const float *k = coef + 4 * c;
+			grad(dinp + c * plane, dout + c * plane, inp + c * plane, B, plane, stride, k[0],
+			     k[1], k[2], k[3]);
+		}
+	} else {
+		long planes = (long)B * C;
+#pragma omp parallel for schedule(static)
+		for (long bc = 0; bc < planes; bc++) {
+			const float *k = coef + 4 * (bc % C);
+			grad(dinp + bc * plane, dout + bc * plane, inp + bc * plane, 1, plane, plane,
+			     k[0], k[1], k[2], k[3]);
+		}
+	}
+}
+
 void
 batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, const float *inp,
 		   const float *gamma, const float *mean, const float *rstd, int B, int C, int HW)
@@ -283,7 +315,6 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, 
 	 *   dx += gamma * rstd * (dy - sum(dy)/n - xhat * sum(dy * xhat)/n),
 	 * written dx += k * (dy - mdy - (x - mu) * c2).
 	 */
-	size_t plane = (size_t)HW, stride = (size_t)C * HW;
 	double n = (double)B * HW;
 	double *mu = xmalloc(sizeof(double) * 3 * (C > 0 ? C : 1));
 	double *sdy = mu + C, *sdx = sdy + C;
@@ -304,22 +335,8 @@ batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout, 
 		coef[4 * c + 2] = mean[c];
 		coef[4 * c + 3] = (float)(sum_dyxhat * rs / n);
 	}
-	if (dinp && HW < NORM_STREAM_MIN_HW) {
-#pragma omp parallel for schedule(static)
-		for (int c = 0; c < C; c++) {
-			const float *k = coef + 4 * c;
-			norm_grad_input(dinp + c * plane, dout + c * plane, inp + c * plane, B, plane,
-					stride, k[0], k[1], k[2], k[3]);
-		}
-	} else if (dinp) {
-		long planes = (long)B * C;
-#pragma omp parallel for schedule(static)
-		for (long bc = 0; bc < planes; bc++) {
-			const float *k = coef + 4 * (bc % C);
-			norm_grad_input(dinp + bc * plane, dout + bc * plane, inp + bc * plane, 1,
-					plane, plane, k[0], k[1], k[2], k[3]);
-		}
-	}
+	if (dinp)
+		norm_apply_grad_input(norm_grad_input, dinp, dout, inp, coef, B, C, HW);
 	free(coef);
 	free(mu);
 }
@@ -490,7 +507,6 @@ batchnorm_shift_backward(float *dinp, float *dgamma, float *dbeta, const float *
 	 * the normal range), so dgamma's sum is s * sum(AP2(C) * g), from the same
 	 * pass as the sums of dx, written dx += k * (g - mdy - AP2(C) * c2).
 	 */
-	size_t plane = (size_t)HW, stride = (size_t)C * HW;
 	double n = (double)B * HW;
 	double *mu = xmalloc(sizeof(double) * 3 * (C > 0 ? C : 1));
 	double *sdy = mu + C, *sdc = sdy + C;
@@ -510,22 +526,8 @@ batchnorm_shift_backward(float *dinp, float *dgamma, float *dbeta, const float *
 		coef[4 * c + 2] = mean[c];
 		coef[4 * c + 3] = (float)(s * s * sdc[c] / n);
 	}
-	if (dinp && HW < NORM_STREAM_MIN_HW) {
-#pragma omp parallel for schedule(static)
-		for (int c = 0; c < C; c++) {
-			const float *k = coef + 4 * c;
-			shift_grad_input(dinp + c * plane, dout + c * plane, inp + c * plane, B,
-					 plane, stride, k[0], k[1], k[2], k[3]);
-		}
-	} else if (dinp) {
-		long planes = (long)B * C;
-#pragma omp parallel for schedule(static)
-		for (long bc = 0; bc < planes; bc++) {
-			const float *k = coef + 4 * (bc % C);
-			shift_grad_input(dinp + bc * plane, dout + bc * plane, inp + bc * plane, 1,
-					 plane, plane, k[0], k[1], k[2], k[3]);
-		}
-	}
+	if (dinp)
+		norm_apply_grad_input(shift_grad_input, dinp, dout, inp, coef, B, C, HW);
 	free(coef);
 	free(mu);
 }
