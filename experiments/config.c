@@ -52,88 +52,88 @@ static int check_variant(const char *value, char **cause);
 
 static const struct config_key config_keys[] = {
 	{"job", CONFIG_ENUM, "train", 0, 0, 0, job_values, T | E, NULL,
-	 "what to run: train a model, or eval(uate) a trained one (set by the command)", NULL},
+	 "what to run: train a model, or eval(uate) a trained one (set by the command)", NULL, 0},
 	{"model", CONFIG_STRING, "mlp", 0, 0, 0, NULL, T | E, "ZOO, FILE.h5 or run:ID",
 	 "a zoo architecture (mlp, lenet5, cnn, resnet20) trained from scratch, a model file, "
 	 "or run:ID for the model a run saved (train then fine-tunes it)",
-	 check_model},
+	 check_model, 0},
 	{"dataset", CONFIG_STRING, "fmnist", 0, 0, 0, NULL, T | E, "fmnist, idx:DIR or h5:FILE",
 	 "fmnist (Fashion-MNIST), idx:DIR (MNIST-format IDX files in DIR) or h5:FILE",
-	 check_dataset},
-	{"epochs", CONFIG_INT, "10", 1, 10000, 0, NULL, T, NULL, "training epochs", NULL},
-	{"batch", CONFIG_INT, "128", 1, 65536, 0, NULL, T, NULL, "training batch size", NULL},
+	 check_dataset, 0},
+	{"epochs", CONFIG_INT, "10", 1, 10000, 0, NULL, T, NULL, "training epochs", NULL, 0},
+	{"batch", CONFIG_INT, "128", 1, 65536, 0, NULL, T, NULL, "training batch size", NULL, 0},
 	{"lr", CONFIG_FLOAT, "0.05", 0, 10, CONFIG_OPEN_MIN, NULL, T, NULL,
-	 "peak learning rate", NULL},
+	 "peak learning rate", NULL, 0},
 	{"optim", CONFIG_ENUM, "sgd", 0, 0, 0, optim_values, T, NULL,
 	 "optimizer: SGD (with momentum), Adam, AdaMax, or QNN's shift-based AdaMax (powers "
 	 "of two, Glorot learning-rate scales on conv/linear weights)",
-	 NULL},
+	 NULL, 0},
 	{"momentum", CONFIG_FLOAT, "0.9", 0, 1, CONFIG_OPEN_MAX, NULL, T, NULL,
-	 "optim=sgd: momentum", NULL},
+	 "optim=sgd: momentum", NULL, 0},
 	{"nesterov", CONFIG_BOOL, "true", 0, 0, 0, NULL, T, NULL,
-	 "optim=sgd: Nesterov momentum", NULL},
+	 "optim=sgd: Nesterov momentum", NULL, 0},
 	{"wd", CONFIG_FLOAT, "0.0005", 0, 1, 0, NULL, T, NULL,
-	 "weight decay (L2) on conv and linear weights (not on biases or batch norm)", NULL},
+	 "weight decay (L2) on conv and linear weights (not on biases or batch norm)", NULL, 0},
 	{"sched", CONFIG_ENUM, "cosine", 0, 0, 0, sched_values, T, NULL,
 	 "learning-rate schedule after warm-up: constant; step (times step.gamma every "
 	 "step.size epochs); cosine (down to 0 at the last epoch)",
-	 NULL},
+	 NULL, 0},
 	{"warmup", CONFIG_FLOAT, "1", 0, 1000, 0, NULL, T, NULL,
-	 "epochs of linear learning-rate warm-up (may be fractional; at most epochs)", NULL},
+	 "epochs of linear learning-rate warm-up (may be fractional; at most epochs)", NULL, 0},
 	{"step.size", CONFIG_INT, "10", 1, 10000, 0, NULL, T, NULL,
-	 "sched=step: epochs between decays", NULL},
+	 "sched=step: epochs between decays", NULL, 0},
 	{"step.gamma", CONFIG_FLOAT, "0.1", 0, 1, CONFIG_OPEN_MIN, NULL, T, NULL,
-	 "sched=step: decay factor", NULL},
+	 "sched=step: decay factor", NULL, 0},
 	{"loss", CONFIG_ENUM, "xent", 0, 0, 0, loss_values, T | E, NULL,
-	 "softmax cross-entropy, or squared hinge (as in BinaryNet)", NULL},
+	 "softmax cross-entropy, or squared hinge (as in BinaryNet)", NULL, 0},
 	{"aug.pad", CONFIG_INT, "0", 0, 16, 0, NULL, T, NULL,
-	 "augmentation: random crop after zero padding by this many pixels (0 = off)", NULL},
+	 "augmentation: random crop after zero padding by this many pixels (0 = off)", NULL, 0},
 	{"aug.flip", CONFIG_BOOL, "false", 0, 0, 0, NULL, T, NULL,
-	 "augmentation: random horizontal flip", NULL},
+	 "augmentation: random horizontal flip", NULL, 0},
 	{"seed", CONFIG_INT, "1", 0, 4294967295.0, 0, NULL, T, NULL,
-	 "seed of initialisation, shuffling, augmentation and dropout", NULL},
+	 "seed of initialisation, shuffling, augmentation and dropout", NULL, 0},
 	{"threads", CONFIG_INT, "0", 0, 1024, 0, NULL, T | E, NULL,
 	 "threads (0 = one per core); a seed and a thread count give bit-identical results",
-	 NULL},
+	 NULL, 0},
 	{"train.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T, NULL,
-	 "use only the first N training examples (0 = all)", NULL},
+	 "use only the first N training examples (0 = all)", NULL, 0},
 	{"test.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | E, NULL,
-	 "use only the first N test examples (0 = all)", NULL},
+	 "use only the first N test examples (0 = all)", NULL, 0},
 	{"eval.batch", CONFIG_INT, "256", 1, 65536, 0, NULL, E, NULL, "evaluation batch size",
-	 NULL},
+	 NULL, 0},
 	{"scheme", CONFIG_ENUM, "float", 0, 0, 0, scheme_values, T, NULL,
 	 "quantizer family of weights and activations (quantization-aware training when "
 	 "w.bits or a.bits < 32); see 'qbench levels'",
-	 NULL},
+	 NULL, 1},
 	{"w.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T, NULL,
-	 "weight quantizer family (same = scheme)", NULL},
+	 "weight quantizer family (same = scheme)", NULL, 1},
 	{"a.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T, NULL,
-	 "activation quantizer family (same = scheme); qnn turns ReLUs into hardtanh", NULL},
+	 "activation quantizer family (same = scheme); qnn turns ReLUs into hardtanh", NULL, 1},
 	{"w.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T, NULL,
-	 "weight bits: 1..8, or 32 for float", NULL},
+	 "weight bits: 1..8, or 32 for float", NULL, 1},
 	{"a.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T, NULL,
-	 "activation bits (inputs of conv and linear layers): 1..8, or 32 for float", NULL},
+	 "activation bits (inputs of conv and linear layers): 1..8, or 32 for float", NULL, 1},
 	{"g.bits", CONFIG_INT, "32", 2, 32, 0, NULL, T, NULL,
-	 "weight-gradient bits (QNN LogQuant, per tensor): 2..8, or 32 for float", NULL},
+	 "weight-gradient bits (QNN LogQuant, per tensor): 2..8, or 32 for float", NULL, 1},
 	{"w.gran", CONFIG_ENUM, "tensor", 0, 0, 0, gran_values, T, NULL,
-	 "weight scale granularity: one per tensor, or one per output channel (uniform)", NULL},
+	 "weight scale granularity: one per tensor, or one per output channel (uniform)", NULL, 1},
 	{"w.variant", CONFIG_STRING, "default", 0, 0, 0, NULL, T, "a variant of w.scheme",
 	 "weight quantizer variant: uniform lsq|clip, apot/pot imagenet|cifar, qnn det|stoch "
 	 "(1 bit) or linear|log (default: the scheme's first)",
-	 check_variant},
+	 check_variant, 1},
 	{"a.variant", CONFIG_STRING, "default", 0, 0, 0, NULL, T, "a variant of a.scheme",
-	 "activation quantizer variant (as w.variant)", check_variant},
+	 "activation quantizer variant (as w.variant)", check_variant, 1},
 	{"firstlast", CONFIG_ENUM, "8", 0, 0, 0, firstlast_values, T, NULL,
 	 "first and last conv/linear layers: 8-bit weights (and 8-bit input to the last), "
 	 "float, or the same as the others",
-	 NULL},
+	 NULL, 1},
 	{"lcq.gscale", CONFIG_ENUM, "none", 0, 0, 0, gscale_values, T, NULL,
-	 "LCQ gradient scale of alpha and theta: none, LSQ-style, or sqrt(Qp/N)", NULL},
+	 "LCQ gradient scale of alpha and theta: none, LSQ-style, or sqrt(Qp/N)", NULL, 1},
 	{"q.lr", CONFIG_FLOAT, "1", 0, 100, CONFIG_OPEN_MIN, NULL, T, NULL,
-	 "learning rate of the quantizers' clips, steps and theta, times lr", NULL},
+	 "learning rate of the quantizers' clips, steps and theta, times lr", NULL, 1},
 	{"bn", CONFIG_ENUM, "standard", 0, 0, 0, bn_values, T, NULL,
 	 "batch norm: standard, or shift-based (QNN: powers of two instead of multiplies)",
-	 NULL},
+	 NULL, 0},
 };
 
 #undef T
@@ -515,19 +515,6 @@ config_job(const struct config *cfg)
 	return strcmp(cfg->v[i].text, "eval") == 0 ? CONFIG_JOB_EVAL : CONFIG_JOB_TRAIN;
 }
 
-/* The keys that only matter when something is quantized (bits below 32). */
-static int
-is_quant_key(const char *name)
-{
-	static const char *const keys[] = {"scheme",    "w.scheme",  "a.scheme",   "w.bits",
-					   "a.bits",    "g.bits",    "w.gran",     "w.variant",
-					   "a.variant", "firstlast", "lcq.gscale", "q.lr"};
-	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-		if (strcmp(name, keys[i]) == 0)
-			return 1;
-	return 0;
-}
-
 /* Nonzero when cfg quantizes weights, activations or gradients. */
 static int
 quantizing(const struct config *cfg)
@@ -541,7 +528,7 @@ config_applies(const struct config *cfg, const struct config_key *k)
 {
 	if ((k->jobs & config_job(cfg)) == 0)
 		return 0;
-	return !is_quant_key(k->name) || quantizing(cfg);
+	return !k->quant || quantizing(cfg);
 }
 
 int
@@ -552,7 +539,7 @@ config_check(const struct config *cfg, char **cause)
 		const struct config_key *k = &config_keys[i];
 		if (!cfg->v[i].set || config_applies(cfg, k))
 			continue;
-		if ((k->jobs & config_job(cfg)) && is_quant_key(k->name))
+		if ((k->jobs & config_job(cfg)) && k->quant)
 			return err_set(cause,
 				       "%s=%s has no effect: nothing is quantized (set w.bits and/or "
 				       "a.bits below 32, e.g. w.bits=4 a.bits=4)",
@@ -763,7 +750,8 @@ config_to_qat(const struct config *cfg, struct qat_config *qc)
 	qc->w_variant = strcmp(wv, "default") ? wv : NULL;
 	qc->a_variant = strcmp(av, "default") ? av : NULL;
 	qc->w_channel = strcmp(config_get(cfg, "w.gran"), "channel") == 0;
-	qc->firstlast = (enum qat_firstlast)config_get_int(cfg, "firstlast");
+	/* by name: the key's value list need not follow the enum's order */
+	qc->firstlast = (enum qat_firstlast)qat_firstlast_parse(config_get(cfg, "firstlast"));
 	qc->lcq_gscale = (int)config_get_int(cfg, "lcq.gscale");
 	qc->seed = (uint64_t)config_get_int(cfg, "seed");
 }

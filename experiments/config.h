@@ -44,6 +44,8 @@ struct config_key {
 	/* CONFIG_STRING: validator; on a bad value returns -1 with *cause saying
 	 * what is allowed (the caller prefixes the key and the value). */
 	int (*check)(const char *value, char **cause);
+	/* a quantization key: applies only when w.bits, a.bits or g.bits < 32 */
+	int quant;
 };
 
 /* Length of a configuration hash in hex digits. */

@@ -88,16 +88,26 @@ struct qat {
 	double lr_scale;
 };
 
-const char *const *
-qat_firstlast_names(void)
+int
+qat_firstlast_parse(const char *name)
 {
-	return firstlast_names;
+	for (int f = 0; firstlast_names[f]; f++)
+		if (strcmp(firstlast_names[f], name) == 0)
+			return f;
+	return -1;
 }
 
 static int
 scheme_is_float(const char *s, int bits)
 {
 	return !s || !*s || strcmp(s, "float") == 0 || bits >= 32;
+}
+
+/* uniform's lsq variant: learned steps (scale) instead of a clip α */
+static int
+is_lsq(const struct quant *q)
+{
+	return strcmp(q->scheme->name, "uniform") == 0 && q->variant == 0;
 }
 
 int
@@ -381,13 +391,6 @@ weight_tensor(struct model *m, const char *group, float **grad)
 	return NULL;
 }
 
-/* uniform's lsq variant: learned steps (scale) instead of a clip α */
-static int
-is_lsq(const struct quant *q)
-{
-	return strcmp(q->scheme->name, "uniform") == 0 && q->variant == 0;
-}
-
 /* uniform: the grid step of channel c (lsq: learned; clip: α/n for the level set {k/n}). */
 static float
 uniform_step(const struct quant *q, int c)
@@ -449,7 +452,7 @@ has_learned_clip(const struct quant *q)
 static void
 set_clip(struct quant *q, float a, const float *chmax, float frac)
 {
-	if (strcmp(q->scheme->name, "uniform") == 0 && q->variant == 0) {
+	if (is_lsq(q)) {
 		for (int c = 0; c < q->channels; c++)
 			q->scale[c] = (chmax ? frac * chmax[c] : a) / (float)q->qmax;
 		return;
@@ -466,7 +469,7 @@ search_clip(struct quant *q, const float *x, size_t n)
 {
 	if (!has_learned_clip(q) || n == 0)
 		return;
-	int per_ch = strcmp(q->scheme->name, "uniform") == 0 && q->variant == 0 && q->channels > 1;
+	int per_ch = is_lsq(q) && q->channels > 1;
 	float *chmax = NULL;
 	size_t per = n / (size_t)q->channels;
 	if (per_ch) {
@@ -520,7 +523,7 @@ add_quant_slots(struct qat *q, struct quant *z)
 {
 	if (!z || !has_learned_clip(z))
 		return;
-	if (strcmp(z->scheme->name, "uniform") == 0 && z->variant == 0) {
+	if (is_lsq(z)) {
 		add_slot(q, z->scale, z->dscale, z->channels, 1);
 		return;
 	}
@@ -788,20 +791,18 @@ void
 qat_step(struct qat *q, double lr)
 {
 	if (q->opt) {
+		/* qp holds the values since qat_set_optimizer; only the gradients move in */
 		size_t at = 0;
 		for (int s = 0; s < q->n_slots; s++)
-			for (int k = 0; k < q->slots[s].n; k++, at++) {
-				q->qp[at] = q->slots[s].value[k];
-				q->qg[at] = (float)q->slots[s].grad[k];
-			}
+			for (int k = 0; k < q->slots[s].n; k++)
+				q->qg[at++] = (float)q->slots[s].grad[k];
 		optim_step(q->opt, lr);
 		at = 0;
 		for (int s = 0; s < q->n_slots; s++)
 			for (int k = 0; k < q->slots[s].n; k++, at++) {
-				float v = q->qp[at];
-				if (q->slots[s].positive && !(v > QAT_MIN_CLIP))
-					v = QAT_MIN_CLIP;
-				q->slots[s].value[k] = v;
+				if (q->slots[s].positive && !(q->qp[at] > QAT_MIN_CLIP))
+					q->qp[at] = QAT_MIN_CLIP;
+				q->slots[s].value[k] = q->qp[at];
 			}
 	}
 	for (int k = 0; k < q->n_layers; k++) {
@@ -888,7 +889,7 @@ param_bits(const struct quant *z)
 {
 	if (!z)
 		return 0;
-	if (strcmp(z->scheme->name, "uniform") == 0 && z->variant == 0)
+	if (is_lsq(z))
 		return 32.0 * z->channels;
 	return strcmp(z->scheme->name, "lcq") == 0 ? 32.0 * (1 + QUANT_LCQ_K) : 32.0;
 }
@@ -1137,8 +1138,10 @@ qat_export(const struct qat *q, struct io_h5_groups *gs)
 {
 	const struct qat_config *c = &q->cfg;
 	struct io_h5_group *root = io_h5_groups_add(gs, "quant");
-	io_h5_group_str(root, "w_scheme", scheme_is_float(c->w_scheme, c->w_bits) ? "float" : c->w_scheme);
-	io_h5_group_str(root, "a_scheme", scheme_is_float(c->a_scheme, c->a_bits) ? "float" : c->a_scheme);
+	io_h5_group_str(root, "w_scheme",
+			scheme_is_float(c->w_scheme, c->w_bits) ? "float" : c->w_scheme);
+	io_h5_group_str(root, "a_scheme",
+			scheme_is_float(c->a_scheme, c->a_bits) ? "float" : c->a_scheme);
 	io_h5_group_int(root, "w_bits", c->w_bits);
 	io_h5_group_int(root, "a_bits", c->a_bits);
 	io_h5_group_int(root, "g_bits", c->g_bits);
@@ -1237,10 +1240,8 @@ qat_import(struct qat **out, struct model *m, const struct io_h5_groups *gs, con
 	c.lcq_gscale = attr_num(root, "lcq_gscale", &v) == 0 ? (int)v : 0;
 	c.seed = attr_num(root, "seed", &v) == 0 ? (uint64_t)v : 0;
 	const char *fl = attr_str(root, "firstlast");
-	int f = 0;
-	while (firstlast_names[f] && strcmp(firstlast_names[f], fl) != 0)
-		f++;
-	if (!firstlast_names[f])
+	int f = qat_firstlast_parse(fl);
+	if (f < 0)
 		return err_set(cause, "%s: /quant: unknown firstlast '%s'", path, fl);
 	c.firstlast = (enum qat_firstlast)f;
 	model_set_bn_shift(m, strcmp(attr_str(root, "bn"), "shift") == 0);

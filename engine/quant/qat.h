@@ -58,8 +58,8 @@ struct qat_config {
 	uint64_t seed;		/* stochastic binarization */
 };
 
-/* Keys of enum qat_firstlast ("8", "fp", "same"), NULL-terminated (static). */
-const char *const *qat_firstlast_names(void);
+/* The enum qat_firstlast named "8", "fp" or "same", or -1. */
+int qat_firstlast_parse(const char *name);
 
 /*
  * Checks c without a model: known schemes and variants, supported bit-widths

@@ -387,10 +387,11 @@ test_construction(const struct dataset *d)
 	static const int quantized[3][4] = {{1, 1, 1, 1}, {0, 1, 1, 0}, {1, 1, 1, 1}};
 	static const int bits_w[3][4] = {{8, 4, 4, 8}, {32, 4, 4, 32}, {4, 4, 4, 4}};
 	static const int bits_a[3][4] = {{8, 4, 4, 8}, {32, 4, 4, 32}, {8, 4, 4, 4}};
-	tap_ok(strcmp(qat_firstlast_names()[0], "8") == 0 &&
-		       strcmp(qat_firstlast_names()[1], "fp") == 0 &&
-		       strcmp(qat_firstlast_names()[2], "same") == 0 && !qat_firstlast_names()[3],
-	       "qat_firstlast_names: 8, fp, same");
+	tap_ok(qat_firstlast_parse("8") == QAT_FIRSTLAST_8 &&
+		       qat_firstlast_parse("fp") == QAT_FIRSTLAST_FP &&
+		       qat_firstlast_parse("same") == QAT_FIRSTLAST_SAME &&
+		       qat_firstlast_parse("16") == -1,
+	       "qat_firstlast_parse: 8, fp, same; others -1");
 	struct model *m0 = zoo("cnn", 3);
 	int layout = 1;
 	for (int k = 0; k < 4; k++)
