@@ -25,53 +25,13 @@
 #include "engine/train.h"
 #include "engine/util.h"
 #include "tests/unit/tap.h"
+#include "tests/unit/testdata.h"
 
 #define SIDE 8
 #define CLASSES 4
 #define CALIB 16
 
 /* ---- helpers ---- */
-
-/*
- * n examples of CLASSES Gaussian blobs in (1, SIDE, SIDE): fixed class
- * centres, noise drawn from seed (as test_train). Freed with free_blobs().
- */
-static struct dataset *
-blobs(int n, uint64_t seed)
-{
-	struct dataset *d = xcalloc(1, sizeof *d);
-	size_t chw = (size_t)SIDE * SIDE;
-	d->source = xasprintf("blobs:%llu", (unsigned long long)seed);
-	d->n = n;
-	d->c = 1;
-	d->h = d->w = SIDE;
-	d->classes = CLASSES;
-	d->x = xalloc_floats((size_t)n * chw);
-	d->y = xmalloc((size_t)n * sizeof *d->y);
-	float centre[CLASSES * SIDE * SIDE];
-	struct rng r;
-	rng_seed(&r, 777);
-	for (size_t i = 0; i < CLASSES * chw; i++)
-		centre[i] = rng_uniform(&r);
-	rng_seed(&r, seed);
-	for (int i = 0; i < n; i++) {
-		int k = (int)rng_below(&r, CLASSES);
-		d->y[i] = k;
-		for (size_t j = 0; j < chw; j++)
-			d->x[(size_t)i * chw + j] =
-				centre[(size_t)k * chw + j] + 0.3f * rng_normal(&r);
-	}
-	return d;
-}
-
-static void
-free_blobs(struct dataset *d)
-{
-	free(d->source);
-	xfree_aligned(d->x);
-	free(d->y);
-	free(d);
-}
 
 static struct model *
 zoo(const char *arch, uint64_t seed)
@@ -142,23 +102,6 @@ mean_std(const float *x, size_t n, double *mean, double *std)
 	for (size_t i = 0; i < n; i++)
 		ss += (x[i] - *mean) * (x[i] - *mean);
 	*std = sqrt(ss / (double)(n - 1));
-}
-
-/* Every stored tensor of m, concatenated (caller frees). */
-static float *
-snapshot(const struct model *m, size_t *n_out)
-{
-	size_t n = 0;
-	for (int i = 0; i < model_tensor_count(m); i++)
-		n += model_tensor_at(m, i)->size;
-	float *s = xmalloc(n * sizeof *s), *p = s;
-	for (int i = 0; i < model_tensor_count(m); i++) {
-		const struct model_tensor *t = model_tensor_at(m, i);
-		memcpy(p, t->data, t->size * sizeof *p);
-		p += t->size;
-	}
-	*n_out = n;
-	return s;
 }
 
 /* Eval-mode logits of m on the first B examples of d (caller frees). */
@@ -1457,7 +1400,7 @@ main(void)
 	 */
 	threads_init(1);
 	io_h5_quiet();
-	struct dataset *d = blobs(128, 1);
+	struct dataset *d = blobs(128, CLASSES, SIDE, 0.3, 1);
 	test_check();
 	test_construction(d);
 	test_levels(d);

@@ -1,0 +1,25 @@
+/*
+ * testdata: what several unit tests build: synthetic datasets of Gaussian
+ * blobs and snapshots of a model's tensors.
+ */
+#ifndef QB_TESTDATA_H
+#define QB_TESTDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dataset;
+struct model;
+
+/*
+ * n examples of `classes` Gaussian blobs in (1, side, side): each class has a
+ * fixed random centre (the same for every call), examples add noise of
+ * standard deviation `noise` drawn from `seed`. Freed with free_blobs().
+ */
+struct dataset *blobs(int n, int classes, int side, double noise, uint64_t seed);
+void free_blobs(struct dataset *d);
+
+/* Every stored tensor of m, concatenated, count in *n_out (caller frees). */
+float *snapshot(const struct model *m, size_t *n_out);
+
+#endif
