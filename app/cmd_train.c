@@ -19,9 +19,6 @@
 #include "engine/train.h"
 #include "engine/util.h"
 
-/* Training examples the quantizers' clips are calibrated on before QAT. */
-#define TRAIN_QAT_CALIB_N 256
-
 /* Loads both splits; CMD_EXIT_OK or CMD_EXIT_IO after printing the error. */
 static int
 train_load_data(struct job *j, struct dataset **train, struct dataset **test)
@@ -63,7 +60,7 @@ train_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	config_to_qat(j.cfg, &qc);
 	model_set_bn_shift(m, strcmp(config_get(j.cfg, "bn"), "shift") == 0);
 	if (qat_config_active(&qc) &&
-	    qat_new(&j.qat, m, &qc, train, TRAIN_QAT_CALIB_N, &cause) < 0) {
+	    qat_new(&j.qat, m, &qc, train, QAT_CALIB_N, &cause) < 0) {
 		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
 		goto out;
 	}

@@ -332,7 +332,7 @@ bench_model(const char *arch, const struct qat_config *qc, const struct dataset 
 	struct model *m = model_new(arch, train->c, train->h, train->w, train->classes, 1, &cause);
 	struct qat *q = NULL;
 	struct train_plugin plug;
-	if (!m || (qc && qat_new(&q, m, qc, train, 256, &cause) < 0)) {
+	if (!m || (qc && qat_new(&q, m, qc, train, QAT_CALIB_N, &cause) < 0)) {
 		fprintf(stderr, "bench: %s\n", cause);
 		free(cause);
 		model_free(m);

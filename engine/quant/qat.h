@@ -44,6 +44,9 @@ struct qat;
 struct io_h5_groups;
 struct optim_hparams;
 
+/* Training examples the clips are calibrated on (and statistics measured on) by default. */
+#define QAT_CALIB_N 256
+
 enum qat_firstlast { QAT_FIRSTLAST_8, QAT_FIRSTLAST_FP, QAT_FIRSTLAST_SAME };
 
 struct qat_config {
