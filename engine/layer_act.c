@@ -1,6 +1,6 @@
 /*
- * layer_act: elementwise layers: ReLU, hardtanh, inverted dropout and the
- * residual add, forward and backward.
+ * layer_act: elementwise layers: ReLU, hardtanh, inverted dropout, the
+ * residual add and channel duplication, forward and backward.
  *
  * Every loop is a static-schedule parallel loop over the values (serial below
  * ACT_PAR_MIN values, where starting threads costs more than it saves), and
@@ -130,4 +130,37 @@ residual_backward(float *da, float *db, const float *dout, size_t N)
 		for (size_t i = 0; i < N; i++)
 			d[i] += dy[i];
 	}
+}
+
+void
+chandup_forward(float *out, const float *inp, const int32_t *src, const float *factor, int B,
+		int C, int OC, size_t P)
+{
+#pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * OC * P >= ACT_PAR_MIN)
+	for (int b = 0; b < B; b++)
+		for (int o = 0; o < OC; o++) {
+			const float *x = inp + ((size_t)b * C + (size_t)src[o]) * P;
+			float *y = out + ((size_t)b * OC + (size_t)o) * P, f = factor[o];
+			if (f == 1.0f) {
+				memcpy(y, x, P * sizeof *y);
+				continue;
+			}
+			for (size_t i = 0; i < P; i++)
+				y[i] = f * x[i];
+		}
+}
+
+void
+chandup_backward(float *dinp, const float *dout, const int32_t *src, const float *factor, int B,
+		 int C, int OC, size_t P)
+{
+	/* several output channels may share a source: parallel over examples only */
+#pragma omp parallel for schedule(static) if ((size_t)B * OC * P >= ACT_PAR_MIN)
+	for (int b = 0; b < B; b++)
+		for (int o = 0; o < OC; o++) {
+			float *dx = dinp + ((size_t)b * C + (size_t)src[o]) * P, f = factor[o];
+			const float *dy = dout + ((size_t)b * OC + (size_t)o) * P;
+			for (size_t i = 0; i < P; i++)
+				dx[i] += f * dy[i];
+		}
 }

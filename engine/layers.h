@@ -142,6 +142,16 @@ void dropout_forward(float *out, float *mask, const float *inp, size_t N, float 
 		     struct rng *rng);
 void dropout_backward(float *dinp, const float *dout, const float *mask, size_t N);
 
+/*
+ * ---- channel duplication (outlier channel splitting): out (B, OC, P) has
+ * channel o = factor[o]·inp channel src[o] of inp (B, C, P); backward
+ * accumulates factor[o]·dout into the source channels ----
+ */
+void chandup_forward(float *out, const float *inp, const int32_t *src, const float *factor,
+		     int B, int C, int OC, size_t P);
+void chandup_backward(float *dinp, const float *dout, const int32_t *src, const float *factor,
+		      int B, int C, int OC, size_t P);
+
 /* ---- residual add: out = a + b (N); backward adds dout to both ---- */
 void residual_forward(float *out, const float *a, const float *b, size_t N);
 void residual_backward(float *da, float *db, const float *dout, size_t N);

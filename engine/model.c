@@ -58,6 +58,7 @@ enum layer_kind {
 	LAYER_FLATTEN,
 	LAYER_DROPOUT,
 	LAYER_RESIDUAL,
+	LAYER_CHANDUP,
 	LAYER_KIND_COUNT
 };
 
@@ -77,6 +78,7 @@ static const struct {
 	[LAYER_FLATTEN] = {"flatten", "flatten"},
 	[LAYER_DROPOUT] = {"dropout", "dropout"},
 	[LAYER_RESIDUAL] = {"residual", "add"},
+	[LAYER_CHANDUP] = {"chandup", "dup"},
 };
 
 struct layer {
@@ -87,6 +89,8 @@ struct layer {
 	int k, stride, pad;   /* conv2d and pools */
 	int bias;	      /* conv2d/linear: has a bias */
 	float p;	      /* dropout probability */
+	int32_t *dup_src;     /* chandup: source channel of each output channel (oc), owned */
+	float *dup_factor;    /* chandup: its factor (oc), owned */
 	size_t in_size;	      /* c*h*w */
 	size_t out_size;      /* oc*oh*ow */
 	size_t w_size;	      /* conv/linear weight, or BN gamma, elements */
@@ -125,6 +129,7 @@ struct model {
 	int finished;
 	int has_relu;
 	int bn_shift; /* batch norm layers are shift-based (QNN) */
+	int input_grad; /* backward also computes the gradient of the input */
 
 	struct arena_layout layout;
 	struct arena params, grads;
@@ -142,6 +147,7 @@ struct model {
 	float *block;
 	int32_t *iblock;
 	float *input;	/* (cap_batch, c, h, w) */
+	float *dinput;	/* with input_grad, when training: its gradient */
 	float *scratch; /* conv scratch, shared by all conv layers */
 };
 
@@ -394,6 +400,27 @@ model_add_residual(struct model *m, int a, int b)
 	return layer_commit(m, l);
 }
 
+int
+model_add_chandup(struct model *m, int from, int oc, const int32_t *src, const float *factor)
+{
+	struct layer *l = layer_push(m, LAYER_CHANDUP, from);
+	if (!l)
+		return -1;
+	if (oc < 1)
+		return build_error(m, "bad chandup width %d", oc);
+	for (int o = 0; o < oc; o++)
+		if (src[o] < 0 || src[o] >= l->c)
+			return build_error(m, "chandup channel %d reads channel %d of %d", o,
+					   (int)src[o], l->c);
+	l->oc = oc;
+	l->dup_src = xmalloc((size_t)oc * sizeof *l->dup_src);
+	l->dup_factor = xmalloc((size_t)oc * sizeof *l->dup_factor);
+	memcpy(l->dup_src, src, (size_t)oc * sizeof *src);
+	for (int o = 0; o < oc; o++)
+		l->dup_factor[o] = factor ? factor[o] : 1.0f;
+	return layer_commit(m, l);
+}
+
 /* ---------------------------------------------------------------------------
  * Finishing: arenas, tensors, graph bookkeeping, initialisation
  * ------------------------------------------------------------------------- */
@@ -468,7 +495,9 @@ model_link(struct model *m)
 		l->root = l->kind == LAYER_FLATTEN && l->in >= 0 ? m->layers[l->in].root : i;
 		int has_params = l->wt != NULL;
 		l->needs_grad = has_params || (l->in >= 0 && m->layers[l->in].needs_grad) ||
-				(l->in2 >= 0 && m->layers[l->in2].needs_grad);
+				(l->in2 >= 0 && m->layers[l->in2].needs_grad) ||
+				(m->input_grad && (l->in == MODEL_INPUT ||
+						   (l->kind == LAYER_RESIDUAL && l->in2 == MODEL_INPUT)));
 		l->last_user = -1;
 
 		struct model_layer_info *info = &l->info;
@@ -661,6 +690,8 @@ model_free(struct model *m)
 	for (int i = 0; i < m->n_layers; i++) {
 		xfree_aligned(m->layers[i].qw);
 		xfree_aligned(m->layers[i].dqw);
+		free(m->layers[i].dup_src);
+		free(m->layers[i].dup_factor);
 	}
 	free(m->layers);
 	free(m->tensors);
@@ -794,6 +825,8 @@ model_plan(struct model *m, int B, int training, float *base, int32_t *ibase, si
 {
 	size_t at = 0, iat = 0, scratch = 0;
 	m->input = carve(base, &at, (size_t)B * m->c * m->h * m->w);
+	m->dinput = training && m->input_grad ? carve(base, &at, (size_t)B * m->c * m->h * m->w)
+					      : NULL;
 	float **slots = m->slot_ptr;
 	for (int s = 0; s < m->n_slots; s++)
 		slots[s] = training ? carve(base, &at, (size_t)B * m->slot_size[s]) : NULL;
@@ -803,7 +836,7 @@ model_plan(struct model *m, int B, int training, float *base, int32_t *ibase, si
 		l->dout = l->slot >= 0 ? slots[l->slot] : NULL;
 		if (l->kind == LAYER_FLATTEN) {
 			l->out = l->in >= 0 ? m->layers[l->in].out : m->input;
-			l->dout = l->in >= 0 ? m->layers[l->in].dout : NULL;
+			l->dout = l->in >= 0 ? m->layers[l->in].dout : m->dinput;
 			continue;
 		}
 		l->out = l->in_place ? m->layers[l->in].out : carve(base, &at, n_out);
@@ -960,7 +993,9 @@ layer_input(const struct model *m, int j)
 static float *
 layer_input_grad(struct model *m, int j, int i, int B)
 {
-	if (j == MODEL_INPUT || !m->layers[j].needs_grad)
+	if (j == MODEL_INPUT)
+		return m->dinput; /* NULL unless input_grad; zeroed by model_backward() */
+	if (!m->layers[j].needs_grad)
 		return NULL;
 	struct layer *r = &m->layers[m->layers[j].root];
 	if (r->last_user == i)
@@ -1027,6 +1062,10 @@ model_forward(struct model *m, int B, int training, struct rng *rng)
 		case LAYER_RESIDUAL:
 			residual_forward(l->out, x, layer_input(m, l->in2), n);
 			break;
+		case LAYER_CHANDUP:
+			chandup_forward(l->out, x, l->dup_src, l->dup_factor, B, l->c, l->oc,
+					(size_t)l->h * l->w);
+			break;
 		case LAYER_KIND_COUNT:
 			assert(0);
 		}
@@ -1071,6 +1110,8 @@ void
 model_backward(struct model *m, int B)
 {
 	assert(m->cap_train && B >= 1 && B <= m->cap_batch);
+	if (m->dinput)
+		memset(m->dinput, 0, (size_t)B * m->c * m->h * m->w * sizeof(float));
 	for (int i = m->n_layers - 1; i >= 0; i--) {
 		struct layer *l = &m->layers[i];
 		if (!l->needs_grad || l->kind == LAYER_FLATTEN)
@@ -1119,8 +1160,274 @@ model_backward(struct model *m, int B)
 		case LAYER_DROPOUT:
 			dropout_backward(dx, l->dout, l->save, n);
 			break;
+		case LAYER_CHANDUP:
+			chandup_backward(dx, l->dout, l->dup_src, l->dup_factor, B, l->c, l->oc,
+					 (size_t)l->h * l->w);
+			break;
 		default:
 			assert(0);
 		}
 	}
+}
+
+/* ---------------------------------------------------------------------------
+ * Derived models: batch norm folding, channel duplication, slices
+ * ------------------------------------------------------------------------- */
+
+/* Re-adds old layer l of some model to m reading new indices in/in2; returns its index. */
+static int
+readd_layer(struct model *m, const struct layer *l, int in, int in2, int bias)
+{
+	switch (l->kind) {
+	case LAYER_CONV2D:
+		return model_add_conv2d(m, in, l->oc, l->k, l->stride, l->pad, bias);
+	case LAYER_LINEAR:
+		return model_add_linear(m, in, l->oc, bias);
+	case LAYER_BATCHNORM:
+		return model_add_batchnorm(m, in);
+	case LAYER_RELU:
+		return model_add_relu(m, in);
+	case LAYER_HARDTANH:
+		return model_add_hardtanh(m, in);
+	case LAYER_MAXPOOL:
+		return model_add_maxpool(m, in, l->k, l->stride);
+	case LAYER_AVGPOOL:
+		return model_add_avgpool(m, in, l->k, l->stride);
+	case LAYER_GLOBALAVGPOOL:
+		return model_add_globalavgpool(m, in);
+	case LAYER_FLATTEN:
+		return model_add_flatten(m, in);
+	case LAYER_DROPOUT:
+		return model_add_dropout(m, in, l->p);
+	case LAYER_RESIDUAL:
+		return model_add_residual(m, in, in2);
+	case LAYER_CHANDUP:
+		return model_add_chandup(m, in, l->oc, l->dup_src, l->dup_factor);
+	case LAYER_KIND_COUNT:
+		break;
+	}
+	assert(0);
+	return -1;
+}
+
+/* Readers of each layer's output (n_layers counts, malloc'd). */
+static int *
+count_readers(const struct model *m)
+{
+	int *readers = xcalloc((size_t)m->n_layers, sizeof *readers);
+	for (int i = 0; i < m->n_layers; i++) {
+		if (m->layers[i].in >= 0)
+			readers[m->layers[i].in]++;
+		if (m->layers[i].in2 >= 0)
+			readers[m->layers[i].in2]++;
+	}
+	return readers;
+}
+
+/*
+ * Copies the weight of old conv/linear layer o into new layer n, whose input
+ * has n->c (conv) or n->in_size (linear) channels, the first of them o's own
+ * (the rest start at zero); scale[oc] (or NULL) multiplies each output row.
+ */
+static void
+copy_weight(struct layer *n, const struct layer *o, const double *scale)
+{
+	size_t kk = o->kind == LAYER_CONV2D ? (size_t)o->k * o->k : 1;
+	size_t in_o = o->kind == LAYER_CONV2D ? (size_t)o->c : o->in_size;
+	size_t in_n = n->kind == LAYER_CONV2D ? (size_t)n->c : n->in_size;
+	memset(n->wt, 0, n->w_size * sizeof *n->wt);
+	for (int r = 0; r < o->oc; r++) {
+		const float *src = o->wt + (size_t)r * in_o * kk;
+		float *dst = n->wt + (size_t)r * in_n * kk;
+		for (size_t j = 0; j < in_o * kk; j++)
+			dst[j] = scale ? (float)(src[j] * scale[r]) : src[j];
+	}
+}
+
+struct model *
+model_derive(const struct model *m, int fold_bn, const struct model_dup *dups, int *map,
+	     char **cause)
+{
+	assert(m->finished);
+	if (fold_bn && m->bn_shift) {
+		err_set(cause, "%s: shift-based batch norm cannot be folded", m->arch);
+		return NULL;
+	}
+	int *readers = count_readers(m);
+	/* fold[j]: the batch norm folded into conv/linear j, or -1 */
+	int *fold = xmalloc((size_t)m->n_layers * sizeof *fold);
+	int *to = xmalloc((size_t)m->n_layers * sizeof *to);
+	for (int i = 0; i < m->n_layers; i++)
+		fold[i] = -1;
+	for (int i = 0; fold_bn && i < m->n_layers; i++) {
+		const struct layer *l = &m->layers[i];
+		if (l->kind != LAYER_BATCHNORM || l->in < 0 || readers[l->in] != 1)
+			continue;
+		enum layer_kind k = m->layers[l->in].kind;
+		if (k == LAYER_CONV2D || k == LAYER_LINEAR)
+			fold[l->in] = i;
+	}
+	struct model *d = model_begin(m->arch, m->c, m->h, m->w, m->classes);
+	d->bn_shift = m->bn_shift;
+	for (int i = 0; i < m->n_layers; i++) {
+		const struct layer *l = &m->layers[i];
+		int in = l->in >= 0 ? to[l->in] : MODEL_INPUT;
+		int in2 = l->in2 >= 0 ? to[l->in2] : MODEL_INPUT;
+		if (l->kind == LAYER_BATCHNORM && l->in >= 0 && fold[l->in] == i) {
+			to[i] = in; /* folded into its producer */
+			continue;
+		}
+		const struct model_dup *dup = dups && dups[i].n_out > 0 ? &dups[i] : NULL;
+		if (dup && (l->kind == LAYER_CONV2D || l->kind == LAYER_LINEAR)) {
+			int hw = in >= 0 ? d->layers[in].oh * d->layers[in].ow : d->h * d->w;
+			if (l->kind == LAYER_LINEAR && hw > 1)
+				in = model_add_flatten(d, in);
+			in = model_add_chandup(d, in, dup->n_out, dup->src, dup->factor);
+		}
+		to[i] = readd_layer(d, l, in, in2, l->bias || fold[i] >= 0);
+	}
+	free(readers);
+	if (model_finish(d, 0, cause) < 0) {
+		model_free(d);
+		free(fold);
+		free(to);
+		return NULL;
+	}
+	/* parameters: weights (folded, widened), biases, unfolded batch norms */
+	for (int i = 0; i < m->n_layers; i++) {
+		const struct layer *l = &m->layers[i];
+		struct layer *n = &d->layers[to[i]];
+		if (l->kind == LAYER_BATCHNORM) {
+			if (l->in >= 0 && fold[l->in] == i)
+				continue;
+			memcpy(n->wt, l->wt, (size_t)l->oc * sizeof *l->wt);
+			memcpy(n->b, l->b, (size_t)l->oc * sizeof *l->b);
+			memcpy(n->run_mean, l->run_mean, (size_t)l->oc * sizeof *l->b);
+			memcpy(n->run_var, l->run_var, (size_t)l->oc * sizeof *l->b);
+			continue;
+		}
+		if (l->kind != LAYER_CONV2D && l->kind != LAYER_LINEAR)
+			continue;
+		if (fold[i] < 0) {
+			copy_weight(n, l, NULL);
+			if (l->bias)
+				memcpy(n->b, l->b, (size_t)l->oc * sizeof *l->b);
+			continue;
+		}
+		/* W' = W·g, b' = beta + (b - mean)·g with g = gamma/sqrt(var + eps) */
+		const struct layer *bn = &m->layers[fold[i]];
+		double *g = xmalloc((size_t)l->oc * sizeof *g);
+		for (int o = 0; o < l->oc; o++) {
+			g[o] = bn->wt[o] / sqrt((double)bn->run_var[o] + (double)BN_EPS);
+			double b = l->bias ? l->b[o] : 0.0;
+			n->b[o] = (float)(bn->b[o] + (b - bn->run_mean[o]) * g[o]);
+		}
+		copy_weight(n, l, g);
+		free(g);
+	}
+	if (map)
+		memcpy(map, to, (size_t)m->n_layers * sizeof *map);
+	free(fold);
+	free(to);
+	return d;
+}
+
+struct model *
+model_slice(const struct model *m, int first, int last, int input_grad, char **cause)
+{
+	assert(m->finished && 0 <= first && first <= last && last < m->n_layers);
+	int src = m->layers[first].in;
+	for (int i = first; i <= last; i++) {
+		const struct layer *l = &m->layers[i];
+		int ins[2] = {l->in, l->kind == LAYER_RESIDUAL ? l->in2 : first};
+		for (int j = 0; j < 2; j++)
+			if (ins[j] != src && (ins[j] < first || ins[j] > last)) {
+				err_set(cause, "%s: layers %s..%s read layer %d from outside", m->arch,
+					m->layers[first].group, m->layers[last].group, ins[j]);
+				return NULL;
+			}
+	}
+	int c = src >= 0 ? m->layers[src].oc : m->c, h = src >= 0 ? m->layers[src].oh : m->h,
+	    w = src >= 0 ? m->layers[src].ow : m->w;
+	const struct layer *end = &m->layers[last];
+	struct model *d = model_begin("slice", c, h, w, (int)end->out_size);
+	d->bn_shift = m->bn_shift;
+	d->input_grad = input_grad != 0;
+	for (int i = first; i <= last; i++) {
+		const struct layer *l = &m->layers[i];
+		int in = l->in == src ? MODEL_INPUT : l->in - first;
+		int in2 = l->in2 == src ? MODEL_INPUT : l->in2 - first;
+		readd_layer(d, l, in, in2, l->bias);
+	}
+	if (model_finish(d, 0, cause) < 0) {
+		model_free(d);
+		return NULL;
+	}
+	for (int i = first; i <= last; i++) {
+		const struct layer *l = &m->layers[i];
+		struct layer *n = &d->layers[i - first];
+		if (l->wt)
+			memcpy(n->wt, l->wt, l->w_size * sizeof *l->wt);
+		if (l->b)
+			memcpy(n->b, l->b, (size_t)l->oc * sizeof *l->b);
+		if (l->run_mean) {
+			memcpy(n->run_mean, l->run_mean, (size_t)l->oc * sizeof *l->b);
+			memcpy(n->run_var, l->run_var, (size_t)l->oc * sizeof *l->b);
+		}
+	}
+	return d;
+}
+
+float *
+model_input_grad(struct model *m)
+{
+	assert(m->input_grad && m->cap_train);
+	return m->dinput;
+}
+
+float *
+model_layer_weight(struct model *m, int i, size_t *n)
+{
+	assert(i >= 0 && i < m->n_layers);
+	struct layer *l = &m->layers[i];
+	if (l->kind != LAYER_CONV2D && l->kind != LAYER_LINEAR)
+		return NULL;
+	if (n)
+		*n = l->w_size;
+	return l->wt;
+}
+
+float *
+model_layer_bias(struct model *m, int i)
+{
+	assert(i >= 0 && i < m->n_layers);
+	struct layer *l = &m->layers[i];
+	return l->kind == LAYER_CONV2D || l->kind == LAYER_LINEAR ? l->b : NULL;
+}
+
+void
+model_layer_input_shape(const struct model *m, int i, int *c, int *h, int *w)
+{
+	assert(i >= 0 && i < m->n_layers);
+	*c = m->layers[i].c;
+	*h = m->layers[i].h;
+	*w = m->layers[i].w;
+}
+
+int
+model_layer_input2(const struct model *m, int i)
+{
+	assert(i >= 0 && i < m->n_layers);
+	const struct layer *l = &m->layers[i];
+	return l->kind == LAYER_RESIDUAL ? l->in2 : l->in;
+}
+
+int
+model_layer_readers(const struct model *m, int i)
+{
+	int n = 0;
+	for (int j = 0; j < m->n_layers; j++)
+		n += (m->layers[j].in == i) + (m->layers[j].kind == LAYER_RESIDUAL &&
+					       m->layers[j].in2 == i);
+	return n;
 }

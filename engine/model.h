@@ -116,6 +116,12 @@ int model_add_flatten(struct model *m, int from);
 int model_add_dropout(struct model *m, int from, float p);
 /* out = output of a + output of b (same shapes). */
 int model_add_residual(struct model *m, int a, int b);
+/*
+ * Channel duplication (outlier channel splitting): oc output channels, channel
+ * o = factor[o] (1 when factor is NULL) times input channel src[o]; the arrays
+ * are copied.
+ */
+int model_add_chandup(struct model *m, int from, int oc, const int32_t *src, const float *factor);
 
 /*
  * Completes a network from model_begin(): checks that the last layer gives
@@ -227,5 +233,55 @@ int model_set_activation(struct model *m, const char *kind, char **cause);
  */
 void model_set_bn_shift(struct model *m, int shift);
 int model_bn_shift(const struct model *m);
+
+
+/* ======================= for engine/: derived models ======================= */
+
+/* Channel duplication in front of a conv2d/linear layer (n_out = 0: none). */
+struct model_dup {
+	int n_out;		/* input channels after duplication (features for linear) */
+	const int32_t *src;	/* n_out source channels */
+	const float *factor;	/* n_out factors, or NULL for 1 */
+};
+
+/*
+ * A new finished model computing m's function with edits. fold_bn: every
+ * batch norm that is the only reader of a conv2d/linear output is folded
+ * into it (W·g, beta + (b - mean)·g with g = gamma/sqrt(var + eps), in
+ * double; the layer gains a bias). dups (m's layer count entries, or NULL):
+ * a chandup layer is inserted in front of each conv2d/linear layer i with
+ * dups[i].n_out > 0 (a linear layer's input is flattened first); that layer's
+ * weight keeps its values for the original input channels and is zero for the
+ * appended ones, for the caller to fill. map (m's layer count, or NULL)
+ * receives each old layer's new index (a folded batch norm maps to its
+ * producer). Quantizers are not carried over. Returns NULL with *cause when
+ * shift-based batch norm would be folded or the edits do not fit.
+ */
+struct model *model_derive(const struct model *m, int fold_bn, const struct model_dup *dups,
+			   int *map, char **cause);
+
+/*
+ * Layers first..last of m as a model of their own (parameters copied), whose
+ * input is the output of the layer first reads and whose "classes" are the
+ * values of last's output per example. Every layer of the range must read
+ * only layers of the range or that input. input_grad nonzero: backward also
+ * computes the gradient with respect to the input (model_input_grad()).
+ * Returns NULL with *cause otherwise.
+ */
+struct model *model_slice(const struct model *m, int first, int last, int input_grad,
+			  char **cause);
+
+/* After model_backward() of a slice made with input_grad: dL/d input (B, c, h, w). */
+float *model_input_grad(struct model *m);
+
+/* Weight (and its element count into *n) or bias of conv2d/linear layer i; NULL otherwise. */
+float *model_layer_weight(struct model *m, int i, size_t *n);
+float *model_layer_bias(struct model *m, int i);
+/* The input shape (C, H, W) of layer i. */
+void model_layer_input_shape(const struct model *m, int i, int *c, int *h, int *w);
+/* The second input of residual layer i; for other layers the same as model_layer_input(). */
+int model_layer_input2(const struct model *m, int i);
+/* The number of layers reading layer i's output. */
+int model_layer_readers(const struct model *m, int i);
 
 #endif

@@ -867,6 +867,51 @@ test_elementwise(enum ew_kind kind)
 	free(c.R);
 }
 
+struct dup_case {
+	int B, C, OC;
+	size_t P;
+	int32_t src[6];
+	float factor[6];
+	float *x, *out, *R;
+};
+
+static double
+dup_obj(void *p)
+{
+	struct dup_case *c = p;
+	chandup_forward(c->out, c->x, c->src, c->factor, c->B, c->C, c->OC, c->P);
+	return dot_r(c->out, c->R, (size_t)c->B * c->OC * c->P);
+}
+
+/* Channel duplication: forward by hand, backward by finite differences. */
+static void
+test_chandup(void)
+{
+	/* 4 channels, appended: a weight-split copy of 2 (factor 1) and a halved channel 1 */
+	struct dup_case c = {.B = 3, .C = 4, .OC = 6, .P = 5,
+			     .src = {0, 1, 2, 3, 2, 1}, .factor = {1, 0.5f, 1, 1, 1, 0.5f}};
+	size_t nx = (size_t)c.B * c.C * c.P, ny = (size_t)c.B * c.OC * c.P;
+	c.x = rand_floats(nx, 1.0f);
+	c.out = zeros(ny);
+	c.R = rand_floats(ny, 1.0f);
+	chandup_forward(c.out, c.x, c.src, c.factor, c.B, c.C, c.OC, c.P);
+	int bad = 0;
+	for (int b = 0; b < c.B; b++)
+		for (int o = 0; o < c.OC; o++)
+			for (size_t i = 0; i < c.P; i++) {
+				float want = c.factor[o] * c.x[((size_t)b * c.C + c.src[o]) * c.P + i];
+				bad += c.out[((size_t)b * c.OC + o) * c.P + i] != want;
+			}
+	tap_eq_int(bad, 0, "chandup forward copies and scales the source channels");
+	float *dx = zeros(nx);
+	chandup_backward(dx, c.R, c.src, c.factor, c.B, c.C, c.OC, c.P);
+	gradcheck("chandup d/dx", dup_obj, &c, c.x, dx, nx, 1e-2f, 1e-4, 1e-3);
+	free(dx);
+	free(c.x);
+	free(c.out);
+	free(c.R);
+}
+
 struct res_case {
 	size_t n;
 	float *a, *b, *out, *R;
@@ -1283,6 +1328,7 @@ main(void)
 	test_elementwise(EW_HARDTANH);
 	test_elementwise(EW_DROPOUT);
 	test_residual();
+	test_chandup();
 
 	test_pool(POOL_MAX, 2, 2);
 	test_pool(POOL_MAX, 3, 2);
