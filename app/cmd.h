@@ -73,6 +73,7 @@ extern const struct cmd_entry cmd_show_entry;
 extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_levels_entry;
 extern const struct cmd_entry cmd_quant_entry;
+extern const struct cmd_entry cmd_ptq_entry;
 
 struct quant;
 /*

@@ -11,6 +11,7 @@
 #include "app/progress.h"
 #include "engine/data.h"
 #include "engine/model.h"
+#include "engine/ptq/ptq.h"
 #include "engine/quant/qat.h"
 #include "engine/threads.h"
 #include "engine/train.h"
@@ -52,7 +53,9 @@ eval_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	job_events(&j, &ev);
 	job_signals_install();
 	double t0 = util_now();
-	int rc = train_evaluate(m, test, (int)config_get_int(j.cfg, "eval.batch"),
+	/* a post-training quantized model runs as its folded, split, quantized derivative */
+	struct model *em = j.ptq ? ptq_model(j.ptq) : m;
+	int rc = train_evaluate(em, test, (int)config_get_int(j.cfg, "eval.batch"),
 				(enum loss_kind)config_get_int(j.cfg, "loss"), &ev, &loss, &acc, &ips,
 				&cause);
 	double elapsed = util_now() - t0;
@@ -70,13 +73,20 @@ eval_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		ret = job_fail(&j, RUN_CANCELLED, CMD_EXIT_FAILED, "interrupted");
 		goto out;
 	}
-	double params = (double)model_param_count(m);
+	double params = (double)model_param_count(em), macs = (double)model_macs(em);
 	struct qat_cost cost;
 	qat_cost(j.qat, m, &cost);
+	if (j.ptq) {
+		struct ptq_cost pc;
+		ptq_cost(j.ptq, &pc);
+		cost.size_bits = pc.size_bits;
+		cost.bitops = pc.bitops;
+		cost.shift_adds = pc.shift_adds;
+	}
 	const char *names[] = {"test_acc", "test_loss",  "params", "macs",
 			       "size_bits", "bitops",	 "shift_adds", "time_s",
 			       "eval_images_per_s", "threads"};
-	const double values[] = {acc,	    loss,	 params,  (double)model_macs(m),
+	const double values[] = {acc,	    loss,	 params,  macs,
 				 cost.size_bits, cost.bitops, cost.shift_adds, elapsed,
 				 ips,	    threads};
 	if ((ret = job_finish(&j, m, names, values, (int)(sizeof values / sizeof values[0]), 0)) ==

@@ -80,9 +80,16 @@ print_wrapped(FILE *f, const char *text, int indent, int first_col)
 static const char *
 key_jobs(const struct config_key *k)
 {
-	if (k->jobs == CONFIG_JOB_ALL)
-		return "train, eval";
-	return k->jobs == CONFIG_JOB_TRAIN ? "train" : "eval";
+	static char buf[32];
+	static const char *const names[] = {"train", "eval", "ptq"};
+	buf[0] = '\0';
+	for (int b = 0; b < 3; b++)
+		if (k->jobs & (1u << b)) {
+			if (buf[0])
+				strcat(buf, ", ");
+			strcat(buf, names[b]);
+		}
+	return buf;
 }
 
 static void

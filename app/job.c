@@ -31,6 +31,7 @@
 #include "engine/data.h"
 #include "engine/io_h5.h"
 #include "engine/model.h"
+#include "engine/ptq/ptq.h"
 #include "engine/quant/qat.h"
 #include "engine/util.h"
 
@@ -187,7 +188,7 @@ job_open_parent(struct job *j, const char *model)
 	j->parent_id = id;
 	j->model_file = job_db_relative(db_path(j->db), r->model_path);
 	if (job_inherit(j, id, "dataset", &cause) < 0 ||
-	    (!strcmp(config_get(j->cfg, "job"), "eval") && job_inherit(j, id, "loss", &cause) < 0))
+	    (strcmp(config_get(j->cfg, "job"), "train") && job_inherit(j, id, "loss", &cause) < 0))
 		ret = cmd_error(CMD_EXIT_IO, "%s", cause);
 out:
 	run_info_free(r);
@@ -285,12 +286,21 @@ job_model(struct job *j, const struct dataset *d, struct model **out)
 	} else if (io_h5_load_model(&m, j->model_file, &cause) < 0) {
 		ret = cmd_error(CMD_EXIT_IO, "%s", cause);
 		goto out;
-	} else if (!strcmp(config_get(j->cfg, "job"), "eval")) {
-		/* a quantized model is evaluated with its quantizers */
+	} else {
+		/* a quantized model is evaluated with its quantizers; ptq needs a float one */
 		struct io_h5_groups gs = {0};
+		const char *job = config_get(j->cfg, "job");
 		int rc = io_h5_read_groups(j->model_file, "quant", &gs, &cause);
-		if (rc == 0)
-			rc = qat_import(&j->qat, m, &gs, j->model_file, &cause);
+		if (rc == 0 && !strcmp(job, "ptq") && gs.n > 0) {
+			ret = cmd_error(CMD_EXIT_CONFIG,
+					"%s holds a quantized model: ptq quantizes a float one",
+					j->model_file);
+			io_h5_groups_free(&gs);
+			goto out;
+		}
+		if (rc == 0 && !strcmp(job, "eval"))
+			rc = ptq_is_ptq(&gs) ? ptq_import(&j->ptq, m, &gs, j->model_file, &cause)
+					     : qat_import(&j->qat, m, &gs, j->model_file, &cause);
 		io_h5_groups_free(&gs);
 		if (rc < 0) {
 			ret = cmd_error(CMD_EXIT_IO, "%s", cause);
@@ -320,6 +330,8 @@ job_model_free(struct job *j, struct model *m)
 {
 	qat_free(j->qat);
 	j->qat = NULL;
+	ptq_free(j->ptq);
+	j->ptq = NULL;
 	model_free(m);
 }
 
@@ -564,6 +576,8 @@ job_save_model(struct job *j, const struct model *m, char **cause)
 	struct io_h5_groups gs = {0};
 	if (j->qat)
 		qat_export(j->qat, &gs);
+	if (j->ptq)
+		ptq_export(j->ptq, &gs);
 	if (make_dir(runs, cause) == 0 && make_dir(dir, cause) == 0 &&
 	    io_h5_save_model_with(m, &gs, path, cause) == 0 &&
 	    runs_set_model_path(j->db, j->run_id, rel, cause) == 0)

@@ -25,6 +25,7 @@ struct model;
 struct dataset;
 struct progress;
 struct qat;
+struct ptq;
 
 #define JOB_MAX_METRICS 256
 
@@ -46,6 +47,7 @@ struct job {
 	double mvalues[JOB_MAX_METRICS];
 	char *error;		/* first error inside an event hook (they cannot fail) */
 	struct qat *qat;	/* the model's quantizers (QAT, or a quantized model evaluated) */
+	struct ptq *ptq;	/* a post-training quantization (run, or a PTQ model evaluated) */
 };
 
 /* Prepares j for a job of kind "train" or "eval"; free with job_done(). */
@@ -78,7 +80,7 @@ int job_open(struct job *j, int *cached);
  */
 int job_model(struct job *j, const struct dataset *d, struct model **out);
 
-/* Frees the job's quantizers (j->qat), then m. */
+/* Frees the job's quantizers (j->qat, j->ptq), then m. */
 void job_model_free(struct job *j, struct model *m);
 
 /*

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "engine/model.h"
+#include "engine/ptq/ptq.h"
 #include "engine/quant/qat.h"
 #include "engine/quant/quant.h"
 #include "engine/train.h"
@@ -31,7 +32,7 @@
 
 #define CONFIG_ENGINE_VERSION "qbench-engine " PACKAGE_VERSION
 
-static const char *const job_values[] = {"train", "eval", NULL};
+static const char *const job_values[] = {"train", "eval", "ptq", NULL};
 static const char *const optim_values[] = {"sgd", "adam", "adamax", "shift-adamax", NULL};
 static const char *const sched_values[] = {"constant", "step", "cosine", NULL};
 static const char *const loss_values[] = {"xent", "sqhinge", NULL};
@@ -42,22 +43,31 @@ static const char *const gran_values[] = {"tensor", "channel", NULL};
 static const char *const firstlast_values[] = {"8", "fp", "same", NULL};
 static const char *const gscale_values[] = {"none", "lsq", "sqrt", NULL};
 static const char *const bn_values[] = {"standard", "shift", NULL};
+static const char *const split_values[] = {"naive", "qa", NULL};
+static const char *const target_values[] = {"w", "a", NULL};
+static const char *const clipsrc_values[] = {"split", "orig", NULL};
+static const char *const border_values[] = {"nearest", "stochastic", "adaround", "aquant", NULL};
+static const char *const aquant_kind_values[] = {"bin", "linear", NULL};
+static const char *const recon_mode_values[] = {"layer", "block", NULL};
 
 static int check_model(const char *value, char **cause);
 static int check_dataset(const char *value, char **cause);
 static int check_variant(const char *value, char **cause);
+static int check_clip(const char *value, char **cause);
 
 #define T CONFIG_JOB_TRAIN
 #define E CONFIG_JOB_EVAL
+#define P CONFIG_JOB_PTQ
 
 static const struct config_key config_keys[] = {
-	{"job", CONFIG_ENUM, "train", 0, 0, 0, job_values, T | E, NULL,
-	 "what to run: train a model, or eval(uate) a trained one (set by the command)", NULL, 0},
-	{"model", CONFIG_STRING, "mlp", 0, 0, 0, NULL, T | E, "ZOO, FILE.h5 or run:ID",
+	{"job", CONFIG_ENUM, "train", 0, 0, 0, job_values, T | E | P, NULL,
+	 "what to run: train a model, eval(uate) a trained one, or ptq (post-training "
+	 "quantization; set by the command)", NULL, 0},
+	{"model", CONFIG_STRING, "mlp", 0, 0, 0, NULL, T | E | P, "ZOO, FILE.h5 or run:ID",
 	 "a zoo architecture (mlp, lenet5, cnn, resnet20) trained from scratch, a model file, "
 	 "or run:ID for the model a run saved (train then fine-tunes it)",
 	 check_model, 0},
-	{"dataset", CONFIG_STRING, "fmnist", 0, 0, 0, NULL, T | E, "fmnist, idx:DIR or h5:FILE",
+	{"dataset", CONFIG_STRING, "fmnist", 0, 0, 0, NULL, T | E | P, "fmnist, idx:DIR or h5:FILE",
 	 "fmnist (Fashion-MNIST), idx:DIR (MNIST-format IDX files in DIR) or h5:FILE",
 	 check_dataset, 0},
 	{"epochs", CONFIG_INT, "10", 1, 10000, 0, NULL, T, NULL, "training epochs", NULL, 0},
@@ -84,38 +94,38 @@ static const struct config_key config_keys[] = {
 	 "sched=step: epochs between decays", NULL, 0},
 	{"step.gamma", CONFIG_FLOAT, "0.1", 0, 1, CONFIG_OPEN_MIN, NULL, T, NULL,
 	 "sched=step: decay factor", NULL, 0},
-	{"loss", CONFIG_ENUM, "xent", 0, 0, 0, loss_values, T | E, NULL,
+	{"loss", CONFIG_ENUM, "xent", 0, 0, 0, loss_values, T | E | P, NULL,
 	 "softmax cross-entropy, or squared hinge (as in BinaryNet)", NULL, 0},
 	{"aug.pad", CONFIG_INT, "0", 0, 16, 0, NULL, T, NULL,
 	 "augmentation: random crop after zero padding by this many pixels (0 = off)", NULL, 0},
 	{"aug.flip", CONFIG_BOOL, "false", 0, 0, 0, NULL, T, NULL,
 	 "augmentation: random horizontal flip", NULL, 0},
-	{"seed", CONFIG_INT, "1", 0, 4294967295.0, 0, NULL, T, NULL,
+	{"seed", CONFIG_INT, "1", 0, 4294967295.0, 0, NULL, T | P, NULL,
 	 "seed of initialisation, shuffling, augmentation and dropout", NULL, 0},
-	{"threads", CONFIG_INT, "0", 0, 1024, 0, NULL, T | E, NULL,
+	{"threads", CONFIG_INT, "0", 0, 1024, 0, NULL, T | E | P, NULL,
 	 "threads (0 = one per core); a seed and a thread count give bit-identical results",
 	 NULL, 0},
-	{"train.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T, NULL,
+	{"train.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | P, NULL,
 	 "use only the first N training examples (0 = all)", NULL, 0},
-	{"test.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | E, NULL,
+	{"test.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | E | P, NULL,
 	 "use only the first N test examples (0 = all)", NULL, 0},
-	{"eval.batch", CONFIG_INT, "256", 1, 65536, 0, NULL, E, NULL, "evaluation batch size",
+	{"eval.batch", CONFIG_INT, "256", 1, 65536, 0, NULL, E | P, NULL, "evaluation batch size",
 	 NULL, 0},
-	{"scheme", CONFIG_ENUM, "float", 0, 0, 0, scheme_values, T, NULL,
+	{"scheme", CONFIG_ENUM, "float", 0, 0, 0, scheme_values, T | P, NULL,
 	 "quantizer family of weights and activations (quantization-aware training when "
 	 "w.bits or a.bits < 32); see 'qbench levels'",
 	 NULL, 1},
-	{"w.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T, NULL,
+	{"w.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T | P, NULL,
 	 "weight quantizer family (same = scheme)", NULL, 1},
-	{"a.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T, NULL,
+	{"a.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T | P, NULL,
 	 "activation quantizer family (same = scheme); qnn turns ReLUs into hardtanh", NULL, 1},
-	{"w.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T, NULL,
+	{"w.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T | P, NULL,
 	 "weight bits: 1..8, or 32 for float", NULL, 1},
-	{"a.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T, NULL,
+	{"a.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T | P, NULL,
 	 "activation bits (inputs of conv and linear layers): 1..8, or 32 for float", NULL, 1},
 	{"g.bits", CONFIG_INT, "32", 2, 32, 0, NULL, T, NULL,
 	 "weight-gradient bits (QNN LogQuant, per tensor): 2..8, or 32 for float", NULL, 1},
-	{"w.gran", CONFIG_ENUM, "tensor", 0, 0, 0, gran_values, T, NULL,
+	{"w.gran", CONFIG_ENUM, "tensor", 0, 0, 0, gran_values, T | P, NULL,
 	 "weight scale granularity: one per tensor, or one per output channel (uniform)", NULL, 1},
 	{"w.variant", CONFIG_STRING, "default", 0, 0, 0, NULL, T, "a variant of w.scheme",
 	 "weight quantizer variant: uniform lsq|clip, apot/pot imagenet|cifar, qnn det|stoch "
@@ -123,7 +133,7 @@ static const struct config_key config_keys[] = {
 	 check_variant, 1},
 	{"a.variant", CONFIG_STRING, "default", 0, 0, 0, NULL, T, "a variant of a.scheme",
 	 "activation quantizer variant (as w.variant)", check_variant, 1},
-	{"firstlast", CONFIG_ENUM, "8", 0, 0, 0, firstlast_values, T, NULL,
+	{"firstlast", CONFIG_ENUM, "8", 0, 0, 0, firstlast_values, T | P, NULL,
 	 "first and last conv/linear layers: 8-bit weights (and 8-bit input to the last), "
 	 "float, or the same as the others",
 	 NULL, 1},
@@ -134,10 +144,63 @@ static const struct config_key config_keys[] = {
 	{"bn", CONFIG_ENUM, "standard", 0, 0, 0, bn_values, T, NULL,
 	 "batch norm: standard, or shift-based (QNN: powers of two instead of multiplies)",
 	 NULL, 0},
+	{"clip", CONFIG_STRING, "max", 0, 0, 0, NULL, P, "max, pct:P, mse, aciq, aciq:orig or kl",
+	 "post-training clipping of weights and activations: max|x|, the P-th percentile "
+	 "of |x|, MSE-optimal, ACIQ (OCS constants; aciq:orig the original ones), or KL "
+	 "divergence (see w.clip, a.clip)",
+	 check_clip, 1},
+	{"w.clip", CONFIG_STRING, "same", 0, 0, 0, NULL, P, "same or a clip= method",
+	 "weight clipping (same = clip)", check_clip, 1},
+	{"a.clip", CONFIG_STRING, "same", 0, 0, 0, NULL, P, "same or a clip= method",
+	 "activation clipping (same = clip)", check_clip, 1},
+	{"a.signed", CONFIG_BOOL, "false", 0, 0, 0, NULL, P, NULL,
+	 "quantize every activation on a signed grid, as the OCS reference does (default: "
+	 "unsigned after a ReLU)",
+	 NULL, 1},
+	{"ocs.ratio", CONFIG_FLOAT, "0", 0, 1, 0, NULL, P, NULL,
+	 "outlier channel splitting: expansion ratio r (ceil(r*channels) splits per layer; 0 "
+	 "= off)",
+	 NULL, 1},
+	{"ocs.split", CONFIG_ENUM, "naive", 0, 0, 0, split_values, P, NULL,
+	 "OCS split rule: halves, or quantization-aware halves", NULL, 1},
+	{"ocs.target", CONFIG_ENUM, "w", 0, 0, 0, target_values, P, NULL,
+	 "OCS splits weights (w) or activations (a)", NULL, 1},
+	{"ocs.clipsrc", CONFIG_ENUM, "split", 0, 0, 0, clipsrc_values, P, NULL,
+	 "OCS: automatic weight clips on the split weights, or on the original ones (the "
+	 "reference code's order)",
+	 NULL, 1},
+	{"border", CONFIG_ENUM, "nearest", 0, 0, 0, border_values, P, NULL,
+	 "rounding border: nearest; stochastic (weights); adaround (learned weight rounding); "
+	 "aquant (AQuant-style learned activation borders with AdaRound weights)",
+	 NULL, 1},
+	{"aquant.kind", CONFIG_ENUM, "bin", 0, 0, 0, aquant_kind_values, P, NULL,
+	 "border=aquant: a border per channel and bin, or per channel linear in the value",
+	 NULL, 1},
+	{"aquant.mu", CONFIG_FLOAT, "1", 0, 1000, 0, NULL, P, NULL,
+	 "border=aquant: weight of the global term (KL of the float and quantized outputs)",
+	 NULL, 1},
+	{"calib.n", CONFIG_INT, "1024", 1, 1000000, 0, NULL, P, NULL,
+	 "calibration images drawn from the training set (with seed)", NULL, 1},
+	{"recon.iters", CONFIG_INT, "2000", 0, 1000000, 0, NULL, P, NULL,
+	 "reconstruction iterations per unit (border=adaround, aquant)", NULL, 1},
+	{"recon.mode", CONFIG_ENUM, "layer", 0, 0, 0, recon_mode_values, P, NULL,
+	 "reconstruction unit: each conv/linear layer, or blocks (e.g. residual blocks)",
+	 NULL, 1},
+	{"recon.batch", CONFIG_INT, "32", 1, 4096, 0, NULL, P, NULL,
+	 "reconstruction batch size", NULL, 1},
+	{"recon.lr", CONFIG_FLOAT, "0.001", 0, 10, CONFIG_OPEN_MIN, NULL, P, NULL,
+	 "reconstruction: Adam learning rate of rounding variables and borders", NULL, 1},
+	{"recon.lambda", CONFIG_FLOAT, "0.01", 0, 100, 0, NULL, P, NULL,
+	 "AdaRound: weight of the rounding regulariser", NULL, 1},
+	{"recon.drop", CONFIG_FLOAT, "0.5", 0, 1, CONFIG_OPEN_MIN, NULL, P, NULL,
+	 "reconstruction: probability that an activation keeps its quantization (QDrop; 1 = "
+	 "no dropping)",
+	 NULL, 1},
 };
 
 #undef T
 #undef E
+#undef P
 
 #define CONFIG_NKEYS ((int)(sizeof config_keys / sizeof config_keys[0]))
 
@@ -309,6 +372,15 @@ check_variant(const char *value, char **cause)
 	if (near)
 		return err_set(cause, "no scheme has this variant (did you mean '%s'?)", near);
 	return err_set(cause, "no scheme has this variant");
+}
+
+static int
+check_clip(const char *value, char **cause)
+{
+	struct clip_spec c;
+	if (strcmp(value, "same") == 0)
+		return 0;
+	return clip_parse(value, &c, cause);
 }
 
 static int
@@ -512,7 +584,9 @@ static unsigned
 config_job(const struct config *cfg)
 {
 	int i = config_key_index("job");
-	return strcmp(cfg->v[i].text, "eval") == 0 ? CONFIG_JOB_EVAL : CONFIG_JOB_TRAIN;
+	if (strcmp(cfg->v[i].text, "eval") == 0)
+		return CONFIG_JOB_EVAL;
+	return strcmp(cfg->v[i].text, "ptq") == 0 ? CONFIG_JOB_PTQ : CONFIG_JOB_TRAIN;
 }
 
 /* Nonzero when cfg quantizes weights, activations or gradients. */
@@ -546,6 +620,26 @@ config_check(const struct config *cfg, char **cause)
 				       k->name, cfg->v[i].text);
 		return err_set(cause, "key '%s' does not apply to job=%s", k->name, job);
 	}
+	if (config_job(cfg) == CONFIG_JOB_PTQ) {
+		if (!quantizing(cfg))
+			return err_set(cause, "job=ptq quantizes: set w.bits and/or a.bits below 32 "
+					      "(e.g. scheme=uniform w.bits=8 a.bits=8)");
+		struct ptq_config pc;
+		config_to_ptq(cfg, &pc);
+		const char *bits[] = {"w.bits", "a.bits"};
+		for (int k = 0; k < 2; k++) {
+			long long b = config_get_int(cfg, bits[k]);
+			if (b > 8 && b < 32)
+				return err_set(cause, "%s=%lld: bits must be 1..8, or 32 for float",
+					       bits[k], b);
+		}
+		if ((config_get_int(cfg, "w.bits") < 32 && !strcmp(pc.w_scheme, "float")) ||
+		    (config_get_int(cfg, "a.bits") < 32 && !strcmp(pc.a_scheme, "float")))
+			return err_set(cause, "w.bits/a.bits below 32 need a scheme: scheme=uniform, "
+					      "pot, apot, lcq or qnn (or w.scheme/a.scheme)");
+		if (ptq_check(&pc, cause) < 0)
+			return -1;
+	}
 	if (config_job(cfg) == CONFIG_JOB_TRAIN) {
 		const char *bits[] = {"w.bits", "a.bits", "g.bits"};
 		for (int k = 0; k < 3; k++) {
@@ -564,13 +658,13 @@ config_check(const struct config *cfg, char **cause)
 					      "pot, apot, lcq or qnn (or w.scheme/a.scheme)");
 	}
 	const char *model = config_get(cfg, "model");
-	if (config_job(cfg) == CONFIG_JOB_EVAL) {
+	if (config_job(cfg) != CONFIG_JOB_TRAIN) {
 		for (const char *const *a = model_arch_names(); *a; a++)
 			if (strcmp(*a, model) == 0)
 				return err_set(cause,
-					       "job=eval needs a trained model: model=FILE.h5 or "
+					       "job=%s needs a trained model: model=FILE.h5 or "
 					       "model=run:ID, not the untrained zoo model '%s'",
-					       model);
+					       config_get(cfg, "job"), model);
 	}
 	return 0;
 }
@@ -754,4 +848,54 @@ config_to_qat(const struct config *cfg, struct qat_config *qc)
 	qc->firstlast = (enum qat_firstlast)qat_firstlast_parse(config_get(cfg, "firstlast"));
 	qc->lcq_gscale = (int)config_get_int(cfg, "lcq.gscale");
 	qc->seed = (uint64_t)config_get_int(cfg, "seed");
+}
+
+/* The clip method of key (w.clip/a.clip; "same" = clip). */
+static void
+clip_of(const struct config *cfg, const char *key, struct clip_spec *out)
+{
+	const char *v = config_get(cfg, key);
+	if (strcmp(v, "same") == 0)
+		v = config_get(cfg, "clip");
+	if (clip_parse(v, out, NULL) < 0)
+		assert(0 && "clip values are checked when set");
+}
+
+void
+config_to_ptq(const struct config *cfg, struct ptq_config *pc)
+{
+	struct qat_config qc;
+	config_to_qat(cfg, &qc);
+	ptq_config_default(pc);
+	pc->w_scheme = qc.w_scheme;
+	pc->a_scheme = qc.a_scheme;
+	pc->w_bits = qc.w_bits;
+	pc->a_bits = qc.a_bits;
+	pc->w_channel = qc.w_channel;
+	pc->firstlast = qc.firstlast;
+	clip_of(cfg, "w.clip", &pc->w_clip);
+	clip_of(cfg, "a.clip", &pc->a_clip);
+	pc->a_signed = config_get_bool(cfg, "a.signed");
+	pc->ocs_ratio = config_get_float(cfg, "ocs.ratio");
+	pc->ocs_split = strcmp(config_get(cfg, "ocs.split"), "qa") == 0 ? OCS_SPLIT_QA
+									 : OCS_SPLIT_NAIVE;
+	pc->ocs_target = strcmp(config_get(cfg, "ocs.target"), "a") == 0 ? PTQ_OCS_ACTS
+									  : PTQ_OCS_WEIGHTS;
+	pc->ocs_clip_orig = strcmp(config_get(cfg, "ocs.clipsrc"), "orig") == 0;
+	const char *b = config_get(cfg, "border");
+	for (int i = 0; i < PTQ_BORDER_COUNT; i++)
+		if (strcmp(b, ptq_border_names()[i]) == 0)
+			pc->border = (enum ptq_border)i;
+	pc->aquant_kind = strcmp(config_get(cfg, "aquant.kind"), "linear") == 0
+				  ? ROUND_BORDER_LINEAR
+				  : ROUND_BORDER_BIN;
+	pc->aquant_mu = config_get_float(cfg, "aquant.mu");
+	pc->calib_n = (int)config_get_int(cfg, "calib.n");
+	pc->recon_iters = (int)config_get_int(cfg, "recon.iters");
+	pc->recon_block = strcmp(config_get(cfg, "recon.mode"), "block") == 0;
+	pc->recon_batch = (int)config_get_int(cfg, "recon.batch");
+	pc->recon_lr = config_get_float(cfg, "recon.lr");
+	pc->recon_lambda = config_get_float(cfg, "recon.lambda");
+	pc->recon_drop = config_get_float(cfg, "recon.drop");
+	pc->seed = (uint64_t)config_get_int(cfg, "seed");
 }

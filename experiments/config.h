@@ -19,13 +19,14 @@
 
 struct train_opts;
 struct qat_config;
+struct ptq_config;
 struct config;
 
 enum config_type { CONFIG_INT, CONFIG_FLOAT, CONFIG_BOOL, CONFIG_ENUM, CONFIG_STRING };
 
 /* The jobs a key applies to (bit mask). */
-enum config_job { CONFIG_JOB_TRAIN = 1, CONFIG_JOB_EVAL = 2 };
-#define CONFIG_JOB_ALL (CONFIG_JOB_TRAIN | CONFIG_JOB_EVAL)
+enum config_job { CONFIG_JOB_TRAIN = 1, CONFIG_JOB_EVAL = 2, CONFIG_JOB_PTQ = 4 };
+#define CONFIG_JOB_ALL (CONFIG_JOB_TRAIN | CONFIG_JOB_EVAL | CONFIG_JOB_PTQ)
 
 /* Range ends excluded, for CONFIG_FLOAT (bit mask). */
 enum config_open { CONFIG_OPEN_MIN = 1, CONFIG_OPEN_MAX = 2 };
@@ -127,5 +128,12 @@ void config_to_train_opts(const struct config *cfg, struct train_opts *opts);
  * w./a.variant, w.gran, firstlast, lcq.gscale, seed). Strings point into cfg.
  */
 void config_to_qat(const struct config *cfg, struct qat_config *qc);
+
+/*
+ * Post-training quantization settings from cfg (the keys of config_to_qat
+ * that apply, clip, w.clip, a.clip, a.signed, ocs.*, border, aquant.*,
+ * calib.n, recon.*, seed). The strings point into cfg.
+ */
+void config_to_ptq(const struct config *cfg, struct ptq_config *pc);
 
 #endif

@@ -203,7 +203,7 @@ test_errors(void)
 		    "bad value 'cosin' for sched: expected constant, step or cosine (did you mean "
 		    "'cosine'?)");
 	check_error(cfg, "nesterov=maybe", "bad value 'maybe' for nesterov: expected true or false");
-	check_error(cfg, "job=ptq", "bad value 'ptq' for job: expected train or eval");
+	check_error(cfg, "job=qat", "bad value 'qat' for job: expected train, eval or ptq");
 
 	char *archs = xstrdup("");
 	for (const char *const *a = model_arch_names(); *a; a++) {
