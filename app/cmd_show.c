@@ -13,7 +13,13 @@
 #include "app/table.h"
 #include "db/db.h"
 #include "db/runs.h"
+#include "engine/io_h5.h"
+#include "engine/model.h"
+#include "engine/ptq/ptq.h"
 #include "engine/util.h"
+
+/* Bins shown per border layer (wider grids are summarised in one row). */
+#define SHOW_BORDER_BINS 16
 
 /* Everything show prints, read from the database. */
 struct show_data {
@@ -21,6 +27,8 @@ struct show_data {
 	char **keys, **values;
 	int nparams;
 	struct run_values results, metrics, layers;
+	struct model *model; /* a PTQ run's saved model, when it has learned borders */
+	struct ptq *ptq;
 };
 
 static void
@@ -31,6 +39,76 @@ show_data_done(struct show_data *d)
 	run_values_done(&d->results);
 	run_values_done(&d->metrics);
 	run_values_done(&d->layers);
+	ptq_free(d->ptq);
+	model_free(d->model);
+}
+
+/*
+ * Loads the PTQ model of run r when it has learned activation borders (file
+ * below db_file's directory); a file that cannot be read is reported in
+ * *cause (show then goes on without the borders).
+ */
+static void
+load_borders(struct show_data *d, const char *db_file, char **cause)
+{
+	if (!d->run->model_path)
+		return;
+	char *path;
+	const char *slash = strrchr(db_file, '/');
+	if (d->run->model_path[0] == '/')
+		path = xstrdup(d->run->model_path);
+	else
+		path = xasprintf("%.*s%s", slash ? (int)(slash - db_file + 1) : 0, db_file,
+				 d->run->model_path);
+	struct io_h5_groups gs = {0};
+	if (io_h5_read_groups(path, "quant", &gs, cause) == 0 && ptq_is_ptq(&gs) &&
+	    io_h5_load_model(&d->model, path, cause) == 0 &&
+	    ptq_import(&d->ptq, d->model, &gs, path, cause) == 0 &&
+	    ptq_border_layers(d->ptq) == 0) {
+		ptq_free(d->ptq);
+		d->ptq = NULL;
+	}
+	io_h5_groups_free(&gs);
+	free(path);
+}
+
+/* The learned activation borders, per layer and bin (mean, min, max over channels). */
+static void
+show_borders(const struct show_data *d)
+{
+	printf("\nactivation borders (B per bin over channels; 0.5 = round to nearest):\n");
+	struct table *t = table_new(5, (const char *const[]){"layer", "bin", "mean", "min", "max"});
+	for (int c = 1; c < 5; c++)
+		table_align_right(t, c);
+	double mean[256], lo[256], hi[256];
+	for (int i = 0; i < ptq_border_layers(d->ptq); i++) {
+		const char *group;
+		int bins = ptq_border_stats(d->ptq, i, &group, mean, lo, hi, 256);
+		char b[16], m[32], l[32], h[32];
+		if (bins > SHOW_BORDER_BINS) {
+			double sm = 0, sl = 1, sh = 0;
+			for (int k = 0; k < bins; k++) {
+				sm += mean[k] / bins;
+				sl = lo[k] < sl ? lo[k] : sl;
+				sh = hi[k] > sh ? hi[k] : sh;
+			}
+			snprintf(b, sizeof b, "all %d", bins);
+			snprintf(m, sizeof m, "%.4f", sm);
+			snprintf(l, sizeof l, "%.4f", sl);
+			snprintf(h, sizeof h, "%.4f", sh);
+			table_add_row(t, (const char *const[]){group, b, m, l, h});
+			continue;
+		}
+		for (int k = 0; k < bins; k++) {
+			snprintf(b, sizeof b, "%d", k);
+			snprintf(m, sizeof m, "%.4f", mean[k]);
+			snprintf(l, sizeof l, "%.4f", lo[k]);
+			snprintf(h, sizeof h, "%.4f", hi[k]);
+			table_add_row(t, (const char *const[]){k ? "" : group, b, m, l, h});
+		}
+	}
+	table_print(t, stdout, "  ");
+	table_free(t);
 }
 
 /* The layer a statistic belongs to ("" if none). */
@@ -352,6 +430,8 @@ show_text(const struct show_data *d)
 	}
 	if (d->layers.n > 0)
 		show_layers(d);
+	if (d->ptq)
+		show_borders(d);
 }
 
 static void
@@ -404,6 +484,24 @@ show_json(const struct show_data *d)
 		json_object_end(&js);
 	}
 	json_array_end(&js);
+	if (d->ptq) {
+		json_array(&js, "borders");
+		double mean[256], lo[256], hi[256];
+		for (int i = 0; i < ptq_border_layers(d->ptq); i++) {
+			const char *group;
+			int bins = ptq_border_stats(d->ptq, i, &group, mean, lo, hi, 256);
+			for (int k = 0; k < bins; k++) {
+				json_object(&js, NULL);
+				json_string(&js, "layer", group);
+				json_int(&js, "bin", k);
+				json_number(&js, "mean", mean[k]);
+				json_number(&js, "min", lo[k]);
+				json_number(&js, "max", hi[k]);
+				json_object_end(&js);
+			}
+		}
+		json_array_end(&js);
+	}
 	json_object_end(&js);
 	json_end(&js);
 }
@@ -439,6 +537,13 @@ show_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		ret = cmd_error(CMD_EXIT_IO, "%s", cause);
 		goto out;
 	}
+	load_borders(&d, db_path(db), &cause);
+	if (cause) {
+		/* the database holds the run; its model file is only an addition */
+		(void)cmd_error(CMD_EXIT_OK, "%s (borders not shown)", cause);
+		free(cause);
+		cause = NULL;
+	}
 	if (ctx->json)
 		show_json(&d);
 	else
@@ -458,6 +563,7 @@ const struct cmd_entry cmd_show_entry = {
 	.help = "Shows one run (RUN is its id, 7 or run:7): status and timings (UTC), the full "
 		"configuration, the final results, the per-epoch curve (loss, accuracy, learning "
 		"rate, epoch time) and the per-layer table (output shape, parameters, MACs per "
-		"example).",
+		"example). For a post-training quantization with learned activation borders "
+		"(border=aquant), the borders per layer and bin, read from the saved model.",
 	.exec = show_exec,
 };

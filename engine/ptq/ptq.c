@@ -338,8 +338,14 @@ act_forward(void *ctx, float *y, const float *x, size_t n, int training)
 	if (!L->soft || L->keep >= 1.0)
 		return;
 	grow(L, n);
+	/* four 16-bit draws per generator step */
+	uint32_t thr = (uint32_t)(L->keep * 65536.0);
+	uint64_t r = 0;
 	for (size_t i = 0; i < n; i++) {
-		L->mask[i] = rng_uniform(&L->drop_rng) < L->keep;
+		if ((i & 3) == 0)
+			r = rng_next(&L->drop_rng);
+		L->mask[i] = (uint32_t)(r & 0xffff) < thr;
+		r >>= 16;
 		if (!L->mask[i])
 			y[i] = x[i];
 	}
@@ -1764,4 +1770,52 @@ fail_missing:
 fail:
 	ptq_free(p);
 	return -1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Borders, for reports and plots
+ * ------------------------------------------------------------------------- */
+
+static const struct player *
+border_player(const struct ptq *p, int i)
+{
+	for (int k = 0; k < p->nL; k++)
+		if (p->L[k].has_border && i-- == 0)
+			return &p->L[k];
+	return NULL;
+}
+
+int
+ptq_border_layers(const struct ptq *p)
+{
+	int n = 0;
+	for (int k = 0; k < p->nL; k++)
+		n += p->L[k].has_border;
+	return n;
+}
+
+int
+ptq_border_stats(const struct ptq *p, int i, const char **group, double *mean, double *lo,
+		 double *hi, int cap)
+{
+	const struct player *L = border_player(p, i);
+	if (!L)
+		return -1;
+	const struct round_border *b = &L->border;
+	*group = L->group;
+	int bins = b->bins < cap ? b->bins : cap;
+	for (int k = 0; k < bins; k++) {
+		mean[k] = 0;
+		lo[k] = 1;
+		hi[k] = 0;
+		/* a bin's border at its middle value (LINEAR borders depend on the value) */
+		float v = (float)(k + b->grid.qmin) + 0.5f;
+		for (int c = 0; c < b->grid.channels; c++) {
+			double B = round_border_value(b, c, k, v);
+			mean[k] += B / b->grid.channels;
+			lo[k] = B < lo[k] ? B : lo[k];
+			hi[k] = B > hi[k] ? B : hi[k];
+		}
+	}
+	return bins;
 }

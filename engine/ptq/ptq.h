@@ -135,6 +135,17 @@ void ptq_cost(const struct ptq *p, struct ptq_cost *out);
  * holds the float model the PTQ started from.
  */
 void ptq_export(const struct ptq *p, struct io_h5_groups *gs);
+/* Layers with a learned (AQuant-style) activation border. */
+int ptq_border_layers(const struct ptq *p);
+/*
+ * Border layer i (0 <= i < ptq_border_layers): its original group name, and
+ * for each integer bin k of its grid (up to cap) the border B (0.5 = round to
+ * nearest) over its channels: mean, min and max (a linear border is taken at
+ * the bin's middle). Returns the number of bins written, or -1.
+ */
+int ptq_border_stats(const struct ptq *p, int i, const char **group, double *mean, double *lo,
+		     double *hi, int cap);
+
 /* Nonzero when gs (a file's /quant) describes a PTQ model. */
 int ptq_is_ptq(const struct io_h5_groups *gs);
 /*

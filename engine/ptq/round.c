@@ -74,6 +74,9 @@ round_dh(float v)
 	return ZG * sg * (1.0f - sg);
 }
 
+/* Element-wise loops run in parallel from this many elements. */
+#define ADA_PAR_MIN (1 << 15)
+
 /* Elements per channel of a weight tensor of n elements (leading-axis channels). */
 static size_t
 per_channel(size_t n, const struct round_grid *g)
@@ -109,6 +112,7 @@ round_ada_soft(float *y, const float *w, const float *v, size_t n, const struct 
 {
 	size_t per = per_channel(n, g);
 	float qmin = (float)g->qmin, qmax = (float)g->qmax;
+#pragma omp parallel for schedule(static) if (n >= ADA_PAR_MIN)
 	for (size_t i = 0; i < n; i++) {
 		int c = (int)(i / per);
 		float s = g->scale[c], zp = grid_zp(g, c);
@@ -123,6 +127,7 @@ round_ada_soft_backward(float *dv, const float *dy, const float *w, const float 
 {
 	size_t per = per_channel(n, g);
 	float qmin = (float)g->qmin, qmax = (float)g->qmax;
+#pragma omp parallel for schedule(static) if (n >= ADA_PAR_MIN)
 	for (size_t i = 0; i < n; i++) {
 		int c = (int)(i / per);
 		float s = g->scale[c], zp = grid_zp(g, c);
@@ -153,14 +158,21 @@ round_ada_hard(float *y, int32_t *codes, const float *w, const float *v, size_t 
 double
 round_ada_reg(const float *v, size_t n, float beta, float lambda, float *dv)
 {
-	double sum = 0;
+	/*
+	 * |t|^β = |t|^(β-1)·|t| with one exp/log per element, in double; each
+	 * gradient element depends on its own V only, so dv does not depend on
+	 * the thread count (the returned sum may, in its last bits).
+	 */
+	double sum = 0, b = beta;
+#pragma omp parallel for reduction(+ : sum) schedule(static) if (n >= ADA_PAR_MIN)
 	for (size_t i = 0; i < n; i++) {
 		double t = 2.0 * (double)round_h(v[i]) - 1.0;
 		double a = fabs(t);
-		sum += 1.0 - pow(a, (double)beta);
+		double p1 = a > 0 ? exp((b - 1.0) * log(a)) : (b == 1.0 ? 1.0 : 0.0);
+		sum += 1.0 - p1 * a;
 		if (dv && a > 0) {
 			/* d/dV (1 - |t|^β) = -β·|t|^(β-1)·sign(t)·2·dh/dV */
-			double g = -(double)beta * pow(a, (double)beta - 1.0) * (t > 0 ? 2.0 : -2.0);
+			double g = -b * p1 * (t > 0 ? 2.0 : -2.0);
 			dv[i] += (float)((double)lambda * g * (double)round_dh(v[i]));
 		}
 	}
