@@ -790,16 +790,21 @@ unit_players(struct ptq *p, int s, int e, struct player **out)
 	return n;
 }
 
-/* Nonzero when every layer after e reads only e or later layers (one live tensor). */
+/* The first layer of player k's unit: its chandup layer, or the layer itself. */
 static int
-is_cut(const struct model *m, int e)
+unit_start(const struct ptq *p, int k)
 {
-	for (int j = e + 1; j < model_layer_count(m); j++) {
-		int a = model_layer_input(m, j), b = model_layer_input2(m, j);
-		if (a < e || b < e)
-			return 0;
-	}
-	return 1;
+	return p->L[k].dup >= 0 ? p->L[k].dup : p->L[k].qidx;
+}
+
+/* Nonzero when q's layers [s, e] read nothing but each other and s's input. */
+static int
+span_ok(const struct model *q, int s, int e)
+{
+	struct model *t = model_slice(q, s, e, 0, NULL);
+	int ok = t != NULL;
+	model_free(t);
+	return ok;
 }
 
 /*
@@ -1258,17 +1263,17 @@ ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 		struct player **U = xmalloc((size_t)p->nL * sizeof *U);
 		int rc = 0;
 		for (int k = 0; k < p->nL && rc == 0;) {
-			int s = p->L[k].dup >= 0 ? p->L[k].dup : p->L[k].qidx, e, j = k;
-			/* extend to the next player's start until the span is a unit */
-			for (;;) {
-				j++;
-				e = j < p->nL ? (p->L[j].dup >= 0 ? p->L[j].dup : p->L[j].qidx) - 1
-					      : nl - 1;
-				struct model *t = model_slice(p->q, s, e, 0, NULL);
-				int ok = t && (!c->recon_block || is_cut(p->q, e));
-				model_free(t);
-				if (ok || j >= p->nL)
-					break;
+			int s = unit_start(p, k), e, j = k + 1;
+			if (c->recon_block) {
+				/* up to the next start the rest of the network can begin at */
+				while (j < p->nL && !span_ok(p->q, unit_start(p, j), nl - 1))
+					j++;
+				e = j < p->nL ? unit_start(p, j) - 1 : nl - 1;
+			} else {
+				/* the layer and what follows it, as far as it reads nothing else */
+				e = j < p->nL ? unit_start(p, j) - 1 : nl - 1;
+				while (e > p->L[k].qidx && !span_ok(p->q, s, e))
+					e--;
 			}
 			int nu = unit_players(p, s, e, U), learn = 0;
 			for (int u = 0; u < nu; u++)
