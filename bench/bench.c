@@ -10,13 +10,16 @@
  *  - quantizer throughput (engine/quant/quant.h): forward and backward
  *    elements/s of each scheme on a 1M-element tensor, and the forward
  *    speed-up of the optimised path over the scalar _ref path;
+ *  - post-training quantization primitives: clipping methods, OCS splitting
+ *    of the cnn's largest layer, AdaRound's soft rounding and the
+ *    AQuant-style border, in elements/s;
  *  - training (batch 128) and inference (batch 256) images/s of the zoo
  *    models on Fashion-MNIST, and of the cnn under quantization-aware
  *    training (uniform W4A4, APoT W3A3, LCQ W2A2, QNN W1A1), through the
  *    same train_run/train_evaluate that `qbench train` uses.
  * Every figure printed is measured here; nothing is typed in.
  *
- * Usage: bench [gemm | quant | models | MODEL]: no argument runs every
+ * Usage: bench [gemm | quant | ptq | models | MODEL]: no argument runs every
  * section (`make bench`); a section name runs that one, a zoo model name the
  * models section for that model alone. `bench --help` lists the sections.
  */
@@ -27,6 +30,9 @@
 #include "engine/data.h"
 #include "engine/gemm.h"
 #include "engine/model.h"
+#include "engine/ptq/clip.h"
+#include "engine/ptq/ocs.h"
+#include "engine/ptq/round.h"
 #include "engine/quant/qat.h"
 #include "engine/quant/quant.h"
 #include "engine/rng.h"
@@ -316,6 +322,152 @@ bench_quant(int threads)
 	return rc;
 }
 
+/* ---- post-training quantization primitives ---- */
+
+struct pbench {
+	const float *x, *dy;
+	float *y, *dx, *v;
+	size_t n;
+	struct clip_spec clip;
+	struct round_grid grid;
+	struct round_border border;
+	float tau;
+	/* OCS */
+	const float *w;
+	float *ws;
+	int32_t *ch;
+	int O, I, K, splits;
+};
+
+static void
+pb_clip(void *arg)
+{
+	struct pbench *b = arg;
+	double a;
+	clip_find(&b->clip, b->x, b->n, 4, &a, NULL, NULL);
+}
+
+static void
+pb_ada_soft(void *arg)
+{
+	struct pbench *b = arg;
+	round_ada_soft(b->y, b->x, b->v, b->n, &b->grid);
+}
+
+static void
+pb_ada_back(void *arg)
+{
+	struct pbench *b = arg;
+	round_ada_soft_backward(b->dx, b->dy, b->x, b->v, b->n, &b->grid);
+}
+
+static void
+pb_border(void *arg)
+{
+	struct pbench *b = arg;
+	round_border_forward(&b->border, b->y, b->x, b->n, b->tau);
+}
+
+static void
+pb_border_back(void *arg)
+{
+	struct pbench *b = arg;
+	round_border_backward(&b->border, b->dx, b->dy, b->x, b->n, b->tau);
+}
+
+static void
+pb_ocs(void *arg)
+{
+	struct pbench *b = arg;
+	ocs_split_weights(b->ws, b->ch, b->w, b->O, b->I, b->K, b->splits, OCS_SPLIT_QA, 20.0f);
+}
+
+/* Median rate (calls/s) of fn over QBENCH_TRIALS timings. */
+static double
+pb_rate(void (*fn)(void *), void *arg)
+{
+	double t[QBENCH_TRIALS];
+	fn(arg);
+	for (int k = 0; k < QBENCH_TRIALS; k++)
+		t[k] = bench_loop(fn, arg, QBENCH_MIN_S);
+	qsort(t, QBENCH_TRIALS, sizeof t[0], cmp_double);
+	return t[QBENCH_TRIALS / 2];
+}
+
+static int
+bench_ptq(void)
+{
+	size_t n = QBENCH_N;
+	float *x = xalloc_floats(n), *dy = xalloc_floats(n), *y = xalloc_floats(n);
+	float *dx = xalloc_floats(n), *v = xalloc_floats(n);
+	struct rng g;
+	rng_seed(&g, 2);
+	for (size_t i = 0; i < n; i++) {
+		x[i] = rng_normal(&g);
+		dy[i] = rng_normal(&g);
+		v[i] = rng_normal(&g);
+		dx[i] = 0;
+	}
+	struct pbench b = {.x = x, .dy = dy, .y = y, .dx = dx, .v = v, .n = n};
+	printf("\nPost-training quantization on %zu floats N(0,1), Melem/s (median of %d):\n", n,
+	       QBENCH_TRIALS);
+	static const char *const clips[] = {"max", "pct:99.99", "mse", "aciq", "kl"};
+	for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++) {
+		clip_parse(clips[i], &b.clip, NULL);
+		printf("  clip %-10s (4 bits)            %9.1f\n", clips[i],
+		       pb_rate(pb_clip, &b) * (double)n / 1e6);
+	}
+	float step = 0.25f;
+	b.grid = (struct round_grid){.channels = 1, .scale = &step, .qmin = -8, .qmax = 7};
+	printf("  adaround soft forward (w4)         %9.1f\n", pb_rate(pb_ada_soft, &b) * n / 1e6);
+	printf("  adaround soft backward (w4)        %9.1f\n", pb_rate(pb_ada_back, &b) * n / 1e6);
+	/* the cnn's conv2 input: 32 channels of 26x26, a 3-bit unsigned grid */
+	enum { C = 32 };
+	float steps[C];
+	for (int c = 0; c < C; c++)
+		steps[c] = 0.3f;
+	b.border = (struct round_border){.kind = ROUND_BORDER_BIN, .plane = 26 * 26, .bins = 7};
+	b.border.grid = (struct round_grid){.channels = C, .scale = steps, .qmin = 0, .qmax = 7};
+	b.border.phi = xcalloc((size_t)C * 7, sizeof *b.border.phi);
+	b.border.dphi = xcalloc((size_t)C * 7, sizeof *b.border.dphi);
+	for (int k = 0; k < C * 7; k++)
+		b.border.phi[k] = 0.3f * rng_normal(&g);
+	size_t keep = b.n;
+	b.n = (n / ((size_t)C * 676)) * C * 676;
+	b.tau = 0;
+	printf("  border forward, hard (a3)          %9.1f\n", pb_rate(pb_border, &b) * b.n / 1e6);
+	b.tau = 0.1f;
+	printf("  border forward, soft (a3)          %9.1f\n", pb_rate(pb_border, &b) * b.n / 1e6);
+	printf("  border backward (a3)               %9.1f\n",
+	       pb_rate(pb_border_back, &b) * b.n / 1e6);
+	b.n = keep;
+	/* OCS: the cnn's fc1 (128 x 9216), 5 % of its inputs split, quantization-aware */
+	b.O = 128;
+	b.I = 9216;
+	b.K = 1;
+	b.splits = ocs_split_count(0.05, b.I);
+	float *w = xalloc_floats((size_t)b.O * b.I);
+	for (size_t i = 0; i < (size_t)b.O * b.I; i++)
+		w[i] = 0.05f * rng_normal(&g);
+	b.w = w;
+	b.ws = xalloc_floats((size_t)b.O * (b.I + b.splits));
+	b.ch = xmalloc((size_t)b.splits * sizeof *b.ch);
+	double r = pb_rate(pb_ocs, &b);
+	printf("  ocs split 128x9216, %d splits (qa)  %9.1f  (%.1f ms per layer)\n", b.splits,
+	       r * b.O * b.I / 1e6, 1e3 / r);
+	free(b.border.phi);
+	free(b.border.dphi);
+	free(b.ch);
+	xfree_aligned(b.ws);
+	xfree_aligned(w);
+	xfree_aligned(x);
+	xfree_aligned(dy);
+	xfree_aligned(y);
+	xfree_aligned(dx);
+	xfree_aligned(v);
+	return 0;
+}
+
 /*
  * Trains arch for one epoch over train (a slice of the training set) BENCH_TRIALS
  * times from the same initial weights, then times inference over the whole test
@@ -433,7 +585,7 @@ bench_models(const char *arch)
 }
 
 /* The sections, in the order a full run prints them. */
-enum bench_section { BENCH_GEMM, BENCH_QUANT, BENCH_MODELS, BENCH_NSECTIONS };
+enum bench_section { BENCH_GEMM, BENCH_QUANT, BENCH_PTQ, BENCH_MODELS, BENCH_NSECTIONS };
 static const struct {
 	const char *name;
 	const char *help;
@@ -441,6 +593,8 @@ static const struct {
 	[BENCH_GEMM] = {"gemm", "BLAS peak and engine GEMM on the zoo's layer shapes, GFLOP/s"},
 	[BENCH_QUANT] = {"quant", "quantizers: forward and backward Melem/s, forward speed-up "
 				  "over _ref"},
+	[BENCH_PTQ] = {"ptq", "post-training quantization: clipping methods, OCS splitting, "
+			      "AdaRound and border rounding, Melem/s"},
 	[BENCH_MODELS] = {"models", "zoo models (float, and the cnn quantization-aware): "
 				    "training and inference images/s on Fashion-MNIST"},
 };
@@ -493,6 +647,8 @@ main(int argc, char **argv)
 	if (run[BENCH_GEMM])
 		bench_gemm(&peak);
 	if (run[BENCH_QUANT] && bench_quant(threads) < 0)
+		rc = 1;
+	if (run[BENCH_PTQ] && bench_ptq() < 0)
 		rc = 1;
 	if (run[BENCH_MODELS] && bench_models(arch) < 0)
 		rc = 1;
