@@ -93,7 +93,7 @@ ptq_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	const double values[] = {qacc,		  qloss,	    float_acc,
 				 float_loss,	  cost.params,	    cost.macs,
 				 cost.size_bits,  cost.bitops,	    cost.shift_adds,
-				 cost.ocs_overhead, (double)pc.calib_n, t_quant,
+				 cost.ocs_overhead, (double)ptq_calib_count(j.ptq), t_quant,
 				 elapsed,	  ips,		    threads};
 	if ((ret = job_finish(&j, m, names, values, (int)(sizeof values / sizeof values[0]), 1)) ==
 	    CMD_EXIT_OK)
@@ -117,7 +117,8 @@ const struct cmd_entry cmd_ptq_entry = {
 		"channel splitting (ocs.ratio=, ocs.split=, ocs.target=) splits the largest "
 		"weights or activations, weights and activations are rounded with the border "
 		"(border=nearest|stochastic|adaround|aquant; adaround and aquant reconstruct "
-		"each layer's output on the calibration images for recon.iters iterations), "
+		"the output of each layer, or block with recon.mode=block, on the calibration "
+		"images for recon.iters iterations), "
 		"and the quantized model is evaluated on the test split. The run records "
 		"test_acc and the float model's float_test_acc, bitops, size_bits, "
 		"ocs_overhead and time_s, per-layer clips, SQNR, splits and reconstruction "

@@ -101,24 +101,28 @@ static const struct config_key config_keys[] = {
 	{"aug.flip", CONFIG_BOOL, "false", 0, 0, 0, NULL, T, NULL,
 	 "augmentation: random horizontal flip", NULL, 0},
 	{"seed", CONFIG_INT, "1", 0, 4294967295.0, 0, NULL, T | P, NULL,
-	 "seed of initialisation, shuffling, augmentation and dropout", NULL, 0},
+	 "seed of initialisation, shuffling, augmentation and dropout; for ptq, of the "
+	 "calibration images, stochastic rounding, reconstruction batches and QDrop", NULL, 0},
 	{"threads", CONFIG_INT, "0", 0, 1024, 0, NULL, T | E | P, NULL,
 	 "threads (0 = one per core); a seed and a thread count give bit-identical results",
 	 NULL, 0},
 	{"train.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | P, NULL,
-	 "use only the first N training examples (0 = all)", NULL, 0},
+	 "use only the first N training examples (0 = all; ptq draws its calibration "
+	 "images from them)", NULL, 0},
 	{"test.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | E | P, NULL,
 	 "use only the first N test examples (0 = all)", NULL, 0},
 	{"eval.batch", CONFIG_INT, "256", 1, 65536, 0, NULL, E | P, NULL, "evaluation batch size",
 	 NULL, 0},
 	{"scheme", CONFIG_ENUM, "float", 0, 0, 0, scheme_values, T | P, NULL,
 	 "quantizer family of weights and activations (quantization-aware training when "
-	 "w.bits or a.bits < 32); see 'qbench levels'",
+	 "w.bits or a.bits < 32, or post-training quantization with qbench ptq); see 'qbench "
+	 "levels'",
 	 NULL, 1},
 	{"w.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T | P, NULL,
 	 "weight quantizer family (same = scheme)", NULL, 1},
 	{"a.scheme", CONFIG_ENUM, "same", 0, 0, 0, role_scheme_values, T | P, NULL,
-	 "activation quantizer family (same = scheme); qnn turns ReLUs into hardtanh", NULL, 1},
+	 "activation quantizer family (same = scheme); in training, qnn turns ReLUs into "
+	 "hardtanh", NULL, 1},
 	{"w.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T | P, NULL,
 	 "weight bits: 1..8, or 32 for float", NULL, 1},
 	{"a.bits", CONFIG_INT, "32", 1, 32, 0, NULL, T | P, NULL,
@@ -597,12 +601,37 @@ quantizing(const struct config *cfg)
 	       config_get_int(cfg, "g.bits") < 32;
 }
 
+/*
+ * Keys that only matter under another key's value (PTQ): the reconstruction
+ * keys with a learned border, the aquant keys with border=aquant, the OCS
+ * keys with ocs.ratio > 0. NULL when k has no such condition, else the
+ * condition's text when it does not hold (for the message), or "" when it
+ * holds.
+ */
+static const char *
+unmet_condition(const struct config *cfg, const struct config_key *k)
+{
+	const char *border = config_get(cfg, "border");
+	if (!strncmp(k->name, "recon.", 6))
+		return strcmp(border, "adaround") && strcmp(border, "aquant")
+			       ? "border=adaround or border=aquant"
+			       : "";
+	if (!strncmp(k->name, "aquant.", 7))
+		return strcmp(border, "aquant") ? "border=aquant" : "";
+	if (!strncmp(k->name, "ocs.", 4) && strcmp(k->name, "ocs.ratio"))
+		return config_get_float(cfg, "ocs.ratio") > 0 ? "" : "ocs.ratio > 0";
+	return NULL;
+}
+
 int
 config_applies(const struct config *cfg, const struct config_key *k)
 {
 	if ((k->jobs & config_job(cfg)) == 0)
 		return 0;
-	return !k->quant || quantizing(cfg);
+	if (k->quant && !quantizing(cfg))
+		return 0;
+	const char *cond = unmet_condition(cfg, k);
+	return !cond || !*cond;
 }
 
 int
@@ -613,6 +642,10 @@ config_check(const struct config *cfg, char **cause)
 		const struct config_key *k = &config_keys[i];
 		if (!cfg->v[i].set || config_applies(cfg, k))
 			continue;
+		const char *cond = unmet_condition(cfg, k);
+		if ((k->jobs & config_job(cfg)) && quantizing(cfg) && cond && *cond)
+			return err_set(cause, "%s=%s has no effect without %s", k->name,
+				       cfg->v[i].text, cond);
 		if ((k->jobs & config_job(cfg)) && k->quant)
 			return err_set(cause,
 				       "%s=%s has no effect: nothing is quantized (set w.bits and/or "

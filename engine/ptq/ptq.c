@@ -517,7 +517,7 @@ split_weights(struct ptq *p, struct player *L, const float *w, float **out, char
 	if (p->cfg.ocs_split == OCS_SPLIT_QA) {
 		/* §4.1: the clip of the naive split (or of the unsplit weights) gives the scale */
 		const struct clip_spec *cs = &p->cfg.w_clip;
-		int orig = p->cfg.ocs_clip_orig && cs->method != CLIP_MAX && cs->method != CLIP_PCT;
+		int orig = p->cfg.ocs_clip_orig && cs->method != CLIP_MAX;
 		float clip;
 		if (find_clip(cs, orig ? w : w1, orig ? (size_t)L->O * L->I0 * L->K : sz, L->w_bits,
 			      &clip, cause) < 0) {
@@ -527,6 +527,10 @@ split_weights(struct ptq *p, struct player *L, const float *w, float **out, char
 		}
 		float scale = (float)((1 << (L->w_bits - 1)) - 1) / clip;
 		ocs_split_weights(w1, ch, w, L->O, L->I0, L->K, n, OCS_SPLIT_QA, scale);
+		/* the QA halves are placed for this clip: quantize with it (§4.1 step 6) */
+		L->channels = 1;
+		L->w_clip = xmalloc(sizeof *L->w_clip);
+		L->w_clip[0] = clip;
 	}
 	L->n_split = n;
 	L->n_out = L->I0 + n;
@@ -594,10 +598,11 @@ static int
 weight_clips(struct ptq *p, struct player *L, const float *w, const float *orig, char **cause)
 {
 	const struct clip_spec *cs = &p->cfg.w_clip;
+	if (L->w_clip)
+		return 0; /* set by the quantization-aware split */
 	L->channels = p->cfg.w_channel && L->uniform_w ? L->O : 1;
 	L->w_clip = xmalloc((size_t)L->channels * sizeof *L->w_clip);
-	int use_orig = orig && p->cfg.ocs_clip_orig && cs->method != CLIP_MAX &&
-		       cs->method != CLIP_PCT;
+	int use_orig = orig && p->cfg.ocs_clip_orig && cs->method != CLIP_MAX;
 	size_t row = (size_t)L->I * L->K, row0 = (size_t)L->I0 * L->K;
 	if (use_orig) {
 		w = orig;
@@ -1059,6 +1064,12 @@ ptq_free(struct ptq *p)
 	free(p->w_scheme);
 	free(p->a_scheme);
 	free(p);
+}
+
+int
+ptq_calib_count(const struct ptq *p)
+{
+	return p->calib_n;
 }
 
 struct model *

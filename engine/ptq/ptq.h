@@ -19,14 +19,15 @@
  *    quantized to the nearest level, or with the AQuant-style learned border
  *    (uniform grids).
  * 6. AdaRound and AQuant learn on the calibration images, unit by unit in
- *    order (a conv2d/linear layer with what follows it up to the next one, or
- *    in block mode the spans between the points where the whole network
- *    passes through one tensor, e.g. residual blocks): each unit's output
- *    with the quantized model's input (the propagated error) and QDrop-style
- *    randomly dropped activation quantization is fitted to the float model's
- *    output with Adam; aquant adds μ times the KL divergence between the
- *    float model's and the quantized model's output distributions (the
- *    units after this one run in float).
+ *    order: in layer mode a conv2d/linear layer with what follows it up to
+ *    the next one, as far as those layers read nothing from outside the
+ *    unit; in block mode the spans between the points the rest of the
+ *    network can start from (one live tensor, e.g. between residual blocks).
+ *    Each unit's output, with the quantized model's input (the propagated
+ *    error) and QDrop-style randomly dropped activation quantization, is
+ *    fitted to the float model's output with Adam; aquant adds μ times the
+ *    KL divergence between the float model's and the quantized model's
+ *    output distributions (the units after this one run in float).
  *
  * First and last layers follow firstlast (8: 8-bit uniform weights and an
  * 8-bit input to the last layer; fp: float; same: like the others). The
@@ -102,6 +103,9 @@ int ptq_check(const struct ptq_config *c, char **cause);
 int ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 	    const struct dataset *train, const struct engine_events *ev, char **cause);
 void ptq_free(struct ptq *p);
+
+/* Calibration images drawn (calib_n, or fewer when the training set is smaller). */
+int ptq_calib_count(const struct ptq *p);
 
 /* The quantized model (folded, split, quantized weights, activation quantizers attached). */
 struct model *ptq_model(struct ptq *p);
