@@ -1431,3 +1431,47 @@ model_layer_readers(const struct model *m, int i)
 					       m->layers[j].in2 == i);
 	return n;
 }
+
+int
+model_layer_is_gemm(const struct model *m, int i)
+{
+	assert(i >= 0 && i < m->n_layers);
+	return m->layers[i].kind == LAYER_CONV2D || m->layers[i].kind == LAYER_LINEAR;
+}
+
+int
+model_layer_reads_input(const struct model *m, int i)
+{
+	int p = model_layer_input(m, i);
+	while (p >= 0 && m->layers[p].kind == LAYER_FLATTEN)
+		p = m->layers[p].in;
+	return p == MODEL_INPUT;
+}
+
+int
+model_layer_input_nonneg(const struct model *m, int i)
+{
+	for (int p = model_layer_input(m, i); p >= 0; p = m->layers[p].in) {
+		switch (m->layers[p].kind) {
+		case LAYER_RELU:
+			return 1;
+		case LAYER_MAXPOOL:
+		case LAYER_AVGPOOL:
+		case LAYER_GLOBALAVGPOOL:
+		case LAYER_FLATTEN:
+		case LAYER_DROPOUT:
+			continue;
+		case LAYER_CHANDUP: {
+			/* duplication keeps signs unless a factor is negative */
+			const struct layer *l = &m->layers[p];
+			for (int o = 0; o < l->oc; o++)
+				if (l->dup_factor[o] < 0)
+					return 0;
+			continue;
+		}
+		default:
+			return 0;
+		}
+	}
+	return 0;
+}

@@ -279,6 +279,15 @@ float *model_layer_weight(struct model *m, int i, size_t *n);
 float *model_layer_bias(struct model *m, int i);
 /* The input shape (C, H, W) of layer i. */
 void model_layer_input_shape(const struct model *m, int i, int *c, int *h, int *w);
+/* Nonzero when layer i is conv2d or linear. */
+int model_layer_is_gemm(const struct model *m, int i);
+/* Nonzero when layer i reads the model input (the image), directly or through flatten. */
+int model_layer_reads_input(const struct model *m, int i);
+/*
+ * Nonzero when layer i's input is a ReLU output (through pools, flatten,
+ * dropout and channel duplication with non-negative factors).
+ */
+int model_layer_input_nonneg(const struct model *m, int i);
 /* The second input of residual layer i; for other layers the same as model_layer_input(). */
 int model_layer_input2(const struct model *m, int i);
 /* The number of layers reading layer i's output. */

@@ -202,37 +202,6 @@ ptq_check(const struct ptq_config *c, char **cause)
  * Helpers
  * ------------------------------------------------------------------------- */
 
-static int
-layer_is_gemm(const struct model *m, int i)
-{
-	const char *k = model_layer_at(m, i)->kind;
-	return strcmp(k, "conv2d") == 0 || strcmp(k, "linear") == 0;
-}
-
-/* Nonzero when layer i's input is a ReLU output (through pools, flatten, dropout, chandup). */
-static int
-input_nonneg(const struct model *m, int i)
-{
-	for (int p = model_layer_input(m, i); p >= 0; p = model_layer_input(m, p)) {
-		const char *k = model_layer_at(m, p)->kind;
-		if (strcmp(k, "relu") == 0)
-			return 1;
-		if (strcmp(k, "maxpool") && strcmp(k, "avgpool") && strcmp(k, "globalavgpool") &&
-		    strcmp(k, "flatten") && strcmp(k, "dropout") && strcmp(k, "chandup"))
-			return 0;
-	}
-	return 0;
-}
-
-static int
-reads_image(const struct model *m, int i)
-{
-	int p = model_layer_input(m, i);
-	while (p >= 0 && strcmp(model_layer_at(m, p)->kind, "flatten") == 0)
-		p = model_layer_input(m, p);
-	return p == MODEL_INPUT;
-}
-
 static size_t
 layer_in_size(const struct model *m, int i)
 {
@@ -421,18 +390,18 @@ make_players(struct ptq *p)
 	const struct ptq_config *c = &p->cfg;
 	int n = model_layer_count(p->f), k = 0;
 	for (int i = 0; i < n; i++)
-		k += layer_is_gemm(p->f, i);
+		k += model_layer_is_gemm(p->f, i);
 	p->L = xcalloc((size_t)k, sizeof *p->L);
 	p->nL = k;
 	int *inv = xmalloc((size_t)n * sizeof *inv);
 	for (int i = 0; i < n; i++)
 		inv[i] = -1;
 	for (int i = 0; i < model_layer_count(p->m0); i++)
-		if (inv[p->fmap[i]] < 0 || layer_is_gemm(p->m0, i))
+		if (inv[p->fmap[i]] < 0 || model_layer_is_gemm(p->m0, i))
 			inv[p->fmap[i]] = i;
 	k = 0;
 	for (int i = 0; i < n; i++) {
-		if (!layer_is_gemm(p->f, i))
+		if (!model_layer_is_gemm(p->f, i))
 			continue;
 		struct player *L = &p->L[k];
 		L->fidx = i;
@@ -441,7 +410,7 @@ make_players(struct ptq *p)
 		L->first = k == 0;
 		L->last = k == p->nL - 1;
 		L->dup = -1;
-		L->input_is_image = reads_image(p->f, i);
+		L->input_is_image = model_layer_reads_input(p->f, i);
 		int wq = !is_float(c->w_scheme, c->w_bits), aq = !is_float(c->a_scheme, c->a_bits);
 		int edge = (L->first || L->last) && c->firstlast != QAT_FIRSTLAST_SAME;
 		L->w_bits = L->a_bits = 32;
@@ -455,7 +424,7 @@ make_players(struct ptq *p)
 		}
 		L->uniform_w = L->w_bits < 32 && is_uniform(L->w_scheme);
 		L->uniform_a = L->a_bits < 32 && is_uniform(L->a_scheme);
-		L->a_signed = c->a_signed || !input_nonneg(p->f, i);
+		L->a_signed = c->a_signed || !model_layer_input_nonneg(p->f, i);
 		size_t wn;
 		model_layer_weight(p->f, i, &wn);
 		L->O = model_layer_at(p->f, i)->out_shape[0];

@@ -330,13 +330,6 @@ act_backward(void *ctx, float *dx, const float *dy, const float *x, size_t n)
  * Building
  * ------------------------------------------------------------------------- */
 
-static int
-layer_is_gemm(const struct model *m, int i)
-{
-	const char *k = model_layer_at(m, i)->kind;
-	return strcmp(k, "conv2d") == 0 || strcmp(k, "linear") == 0;
-}
-
 /* Nonzero when a batch norm reads layer i's output. */
 static int
 feeds_batchnorm(const struct model *m, int i)
@@ -345,33 +338,6 @@ feeds_batchnorm(const struct model *m, int i)
 		if (model_layer_input(m, j) == i &&
 		    strcmp(model_layer_at(m, j)->kind, "batchnorm") == 0)
 			return 1;
-	return 0;
-}
-
-/* Nonzero when layer i reads the model input (the image), directly or through flatten. */
-static int
-reads_model_input(const struct model *m, int i)
-{
-	int p = model_layer_input(m, i);
-	while (p >= 0 && strcmp(model_layer_at(m, p)->kind, "flatten") == 0)
-		p = model_layer_input(m, p);
-	return p == MODEL_INPUT;
-}
-
-/* Nonzero when layer i's input is a ReLU output (through pools, flatten, dropout). */
-static int
-input_nonneg(const struct model *m, int i)
-{
-	int p = model_layer_input(m, i);
-	while (p >= 0) {
-		const char *k = model_layer_at(m, p)->kind;
-		if (strcmp(k, "relu") == 0)
-			return 1;
-		if (strcmp(k, "maxpool") && strcmp(k, "avgpool") && strcmp(k, "globalavgpool") &&
-		    strcmp(k, "flatten") && strcmp(k, "dropout"))
-			return 0;
-		p = model_layer_input(m, p);
-	}
 	return 0;
 }
 
@@ -548,7 +514,7 @@ build_layer(struct qat *q, struct qlayer *L, int i, int first, int last, char **
 	L->oc = t->shape[0];
 	L->macs = li->macs;
 	L->factor = 1.0f;
-	L->a_from_input = reads_model_input(m, i);
+	L->a_from_input = model_layer_reads_input(m, i);
 	int edge = first || last;
 	enum qat_firstlast fl = c->firstlast;
 	uint64_t seed = c->seed * 1000003u + (uint64_t)i * 2u;
@@ -592,7 +558,7 @@ build_layer(struct qat *q, struct qlayer *L, int i, int first, int last, char **
 	int a_float = scheme_is_float(c->a_scheme, c->a_bits) || L->a_from_input ||
 		      (edge && fl == QAT_FIRSTLAST_FP);
 	if (!a_float) {
-		int nonneg = input_nonneg(m, i);
+		int nonneg = model_layer_input_nonneg(m, i);
 		const char *s = c->a_scheme, *v = c->a_variant;
 		int bits = c->a_bits;
 		if (edge && fl == QAT_FIRSTLAST_8) {
@@ -657,14 +623,14 @@ qat_new(struct qat **out, struct model *m, const struct qat_config *c,
 
 	int first = -1, last = -1, n = 0;
 	for (int i = 0; i < model_layer_count(m); i++)
-		if (layer_is_gemm(m, i)) {
+		if (model_layer_is_gemm(m, i)) {
 			first = first < 0 ? i : first;
 			last = i;
 			n++;
 		}
 	q->layers = xcalloc((size_t)(n ? n : 1), sizeof *q->layers);
 	for (int i = 0; i < model_layer_count(m); i++)
-		if (layer_is_gemm(m, i) &&
+		if (model_layer_is_gemm(m, i) &&
 		    build_layer(q, &q->layers[q->n_layers++], i, i == first, i == last, cause) < 0)
 			goto fail;
 
@@ -931,7 +897,7 @@ qat_cost(const struct qat *q, const struct model *m, struct qat_cost *out)
 {
 	memset(out, 0, sizeof *out);
 	for (int i = 0; i < model_layer_count(m); i++) {
-		if (!layer_is_gemm(m, i))
+		if (!model_layer_is_gemm(m, i))
 			continue;
 		double b, extra, s;
 		layer_cost(q, m, i, &b, &extra, &s);
