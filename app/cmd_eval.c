@@ -61,18 +61,8 @@ eval_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	double elapsed = util_now() - t0;
 	job_signals_restore();
 	progress_clear(j.progress);
-	if (rc < 0) {
-		ret = job_fail(&j, RUN_FAILED, CMD_EXIT_CONFIG, "%s", cause);
+	if ((ret = job_engine_end(&j, rc, CMD_EXIT_CONFIG, cause)) != CMD_EXIT_OK)
 		goto out;
-	}
-	if (j.error) {
-		ret = job_fail(&j, RUN_FAILED, CMD_EXIT_IO, "%s", j.error);
-		goto out;
-	}
-	if (job_stop_requested()) {
-		ret = job_fail(&j, RUN_CANCELLED, CMD_EXIT_FAILED, "interrupted");
-		goto out;
-	}
 	double params = (double)model_param_count(em), macs = (double)model_macs(em);
 	struct qat_cost cost;
 	qat_cost(j.qat, m, &cost);

@@ -72,18 +72,8 @@ ptq_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	job_signals_restore();
 	job_flush(&j);
 	progress_clear(j.progress);
-	if (rc < 0 && job_stop_requested()) {
-		ret = job_fail(&j, RUN_CANCELLED, CMD_EXIT_FAILED, "interrupted");
+	if ((ret = job_engine_end(&j, rc, CMD_EXIT_FAILED, cause)) != CMD_EXIT_OK)
 		goto out;
-	}
-	if (rc < 0) {
-		ret = job_fail(&j, RUN_FAILED, CMD_EXIT_FAILED, "%s", cause);
-		goto out;
-	}
-	if (j.error) {
-		ret = job_fail(&j, RUN_FAILED, CMD_EXIT_IO, "%s", j.error);
-		goto out;
-	}
 	struct ptq_cost cost;
 	ptq_cost(j.ptq, &cost);
 	const char *names[] = {"test_acc",    "test_loss",   "float_test_acc", "float_test_loss",

@@ -555,6 +555,18 @@ job_fail(struct job *j, enum run_status status, int code, const char *fmt, ...)
 }
 
 /* Creates dir if it does not exist. */
+int
+job_engine_end(struct job *j, int rc, int code, const char *cause)
+{
+	if (job_stop_requested())
+		return job_fail(j, RUN_CANCELLED, CMD_EXIT_FAILED, "interrupted");
+	if (rc < 0)
+		return job_fail(j, RUN_FAILED, code, "%s", cause ? cause : "failed");
+	if (j->error)
+		return job_fail(j, RUN_FAILED, CMD_EXIT_IO, "%s", j->error);
+	return CMD_EXIT_OK;
+}
+
 static int
 make_dir(const char *dir, char **cause)
 {

@@ -109,6 +109,14 @@ int job_fail(struct job *j, enum run_status status, int code, const char *fmt, .
 	__attribute__((format(printf, 4, 5)));
 
 /*
+ * After the engine ran (rc its return value, cause its error): a stop
+ * request makes the run cancelled ("interrupted"), an engine error failed
+ * (exit code `code`), an error inside an event hook failed (CMD_EXIT_IO).
+ * Returns CMD_EXIT_OK when none of these happened, else job_fail's code.
+ */
+int job_engine_end(struct job *j, int rc, int code, const char *cause);
+
+/*
  * Stores the results (one transaction), saves m to runs/ID/model.h5 beside
  * the database when save is nonzero, and marks the run done. On failure,
  * fails the run (job_fail) and returns its exit code.
