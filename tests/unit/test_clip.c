@@ -21,57 +21,8 @@
 
 #include "engine/ptq/clip.h"
 #include "engine/util.h"
+#include "tests/unit/fixture.h"
 #include "tests/unit/tap.h"
-
-/* ---- fixture reading ---- */
-
-static void *
-rd_type(hid_t g, const char *name, hid_t type, size_t size, size_t *n)
-{
-	if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
-		return NULL;
-	hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-	hid_t sp = H5Dget_space(d);
-	hssize_t np = H5Sget_simple_extent_npoints(sp);
-	void *v = xmalloc((size_t)(np > 0 ? np : 1) * size);
-	H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-	H5Sclose(sp);
-	H5Dclose(d);
-	if (n)
-		*n = (size_t)np;
-	return v;
-}
-
-/* Dataset `name` of group g as floats / doubles / ints (malloc'd), or NULL when absent. */
-static float *
-rdf(hid_t g, const char *name, size_t *n)
-{
-	return rd_type(g, name, H5T_NATIVE_FLOAT, sizeof(float), n);
-}
-
-static double *
-rdd(hid_t g, const char *name)
-{
-	return rd_type(g, name, H5T_NATIVE_DOUBLE, sizeof(double), NULL);
-}
-
-static int *
-rdi(hid_t g, const char *name, size_t *n)
-{
-	return rd_type(g, name, H5T_NATIVE_INT, sizeof(int), n);
-}
-
-static double
-attr_d(hid_t g, const char *name)
-{
-	double v = NAN;
-	if (H5Aexists(g, name) <= 0)
-		return v;
-	hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-	H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-	H5Aclose(a);
-	return v;
-}
 
 static int
 rel_ok(double got, double want, double rtol)
@@ -102,20 +53,26 @@ find(const struct clip_spec *c, const float *x, size_t n, int bits, struct clip_
 
 /*
  * Checks one case of clip.h5: every bit-width of its `bits` dataset, every
- * method. rtol is the tolerance of alphas (tighter for float32 inputs).
+ * method. ctx points to rtol, the tolerance of alphas (tighter for float32
+ * inputs).
  */
 static void
-check_case(hid_t g, const char *path, double rtol)
+check_case(hid_t g, const char *path, void *ctx)
 {
+	double rtol = *(const double *)ctx;
 	size_t n = 0, nb = 0;
-	float *x = rdf(g, "x", &n);
-	int *bits = rdi(g, "bits", &nb);
-	double *mse_alpha = rdd(g, "mse_alpha"), *mse_curve = rdd(g, "mse_curve");
-	double *aciq_alpha = rdd(g, "aciq_alpha"), *ag = rdd(g, "aciq_alpha_gauss");
-	double *al = rdd(g, "aciq_alpha_laplace"), *mg = rdd(g, "aciq_mse_gauss");
-	double *ml = rdd(g, "aciq_mse_laplace"), *kl_alpha = rdd(g, "kl_alpha");
-	double *kl_div = rdd(g, "kl_divergence");
-	int *choice = rdi(g, "aciq_choice", NULL);
+	float *x = fixture_floats(g, "x", &n);
+	int32_t *bits = fixture_ints(g, "bits", &nb);
+	double *mse_alpha = fixture_doubles(g, "mse_alpha", NULL);
+	double *mse_curve = fixture_doubles(g, "mse_curve", NULL);
+	double *aciq_alpha = fixture_doubles(g, "aciq_alpha", NULL);
+	double *ag = fixture_doubles(g, "aciq_alpha_gauss", NULL);
+	double *al = fixture_doubles(g, "aciq_alpha_laplace", NULL);
+	double *mg = fixture_doubles(g, "aciq_mse_gauss", NULL);
+	double *ml = fixture_doubles(g, "aciq_mse_laplace", NULL);
+	double *kl_alpha = fixture_doubles(g, "kl_alpha", NULL);
+	double *kl_div = fixture_doubles(g, "kl_divergence", NULL);
+	int32_t *choice = fixture_ints(g, "aciq_choice", NULL);
 	double max_abs = 0, curve_rtol = rtol > 1e-9 ? 1e-5 : 1e-9;
 	/* float32 inputs: the divergence rounds exactly as the reference's */
 	double kl_rtol = rtol > 1e-9 ? 1e-4 : 0;
@@ -126,7 +83,7 @@ check_case(hid_t g, const char *path, double rtol)
 	/* max|x| of the values as clip_find sees them (float32) */
 	for (size_t i = 0; i < n; i++)
 		max_abs = fmax(max_abs, fabs((double)x[i]));
-	tap_near(max_abs, attr_d(g, "max_abs"), rtol * max_abs, "%s: max|x| attribute", path);
+	tap_near(max_abs, fixture_attr(g, "max_abs"), rtol * max_abs, "%s: max|x| attribute", path);
 	tap_near(find(&spec_max, x, n, 0, NULL), max_abs, 0, "%s: max = max|x|", path);
 	for (size_t b = 0; b < nb; b++) {
 		struct clip_detail d;
@@ -193,28 +150,13 @@ out:
 static void
 test_fixtures(void)
 {
-	hid_t f = H5Fopen(tap_srcpath("tests/fixtures/clip.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
-	if (!tap_ok(f >= 0, "open tests/fixtures/clip.h5"))
+	/* golden/ is float64 data read as float32: see the file comment */
+	double dist_rtol = 1e-9, golden_rtol = 2e-6;
+	hid_t f = fixture_open("clip.h5");
+	if (f < 0)
 		return;
-	static const char *const groups[] = {"dist", "golden"};
-	int cases = 0;
-	for (int gi = 0; gi < 2; gi++) {
-		hid_t grp = H5Gopen2(f, groups[gi], H5P_DEFAULT);
-		H5G_info_t info;
-		H5Gget_info(grp, &info);
-		for (hsize_t i = 0; i < info.nlinks; i++) {
-			char name[256], path[300];
-			H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
-					   sizeof name, H5P_DEFAULT);
-			snprintf(path, sizeof path, "%s/%s", groups[gi], name);
-			hid_t g = H5Gopen2(grp, name, H5P_DEFAULT);
-			/* golden/ is float64 data read as float32: see the file comment */
-			check_case(g, path, gi == 0 ? 1e-9 : 2e-6);
-			H5Gclose(g);
-			cases++;
-		}
-		H5Gclose(grp);
-	}
+	int cases = fixture_each(f, "dist", check_case, &dist_rtol);
+	cases += fixture_each(f, "golden", check_case, &golden_rtol);
 	tap_eq_int(cases, 6, "clip.h5 has 5 dist cases and 1 golden case");
 	H5Fclose(f);
 }

@@ -27,84 +27,10 @@
 #include "engine/rng.h"
 #include "engine/threads.h"
 #include "engine/util.h"
+#include "tests/unit/fixture.h"
 #include "tests/unit/tap.h"
 
 static struct rng g_rng;
-
-/* ---- fixture reading ---- */
-
-/* Dataset `name` of group g read as `type` into a malloc'd buffer of elements of `size` bytes. */
-static void *
-rd_as(hid_t g, const char *name, hid_t type, size_t size, size_t *n)
-{
-	if (H5Lexists(g, name, H5P_DEFAULT) <= 0) {
-		*n = 0;
-		return NULL;
-	}
-	hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-	hid_t sp = H5Dget_space(d);
-	hssize_t np = H5Sget_simple_extent_npoints(sp);
-	void *v = xmalloc((size_t)(np > 0 ? np : 1) * size);
-	H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-	H5Sclose(sp);
-	H5Dclose(d);
-	*n = (size_t)np;
-	return v;
-}
-
-/* Shape of dataset `name` (up to 4 dimensions); returns the rank, -1 when absent. */
-static int
-rd_dims(hid_t g, const char *name, hsize_t dims[4])
-{
-	if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
-		return -1;
-	hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-	hid_t sp = H5Dget_space(d);
-	int r = H5Sget_simple_extent_ndims(sp);
-	if (r >= 0 && r <= 4)
-		H5Sget_simple_extent_dims(sp, dims, NULL);
-	else
-		r = -1;
-	H5Sclose(sp);
-	H5Dclose(d);
-	return r;
-}
-
-static double
-attr_d(hid_t g, const char *name)
-{
-	double v = NAN;
-	if (H5Aexists(g, name) <= 0)
-		return v;
-	hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-	H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-	H5Aclose(a);
-	return v;
-}
-
-typedef void (*case_fn)(hid_t g, const char *path);
-
-/* Calls fn on every case of group `group` of file f; returns the number of cases. */
-static int
-for_cases(hid_t f, const char *group, case_fn fn)
-{
-	if (H5Lexists(f, group, H5P_DEFAULT) <= 0)
-		return 0;
-	hid_t grp = H5Gopen2(f, group, H5P_DEFAULT);
-	H5G_info_t info;
-	H5Gget_info(grp, &info);
-	for (hsize_t i = 0; i < info.nlinks; i++) {
-		char name[256], path[512];
-		H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
-				   H5P_DEFAULT);
-		snprintf(path, sizeof path, "%s/%s", group, name);
-		hid_t g = H5Gopen2(grp, name, H5P_DEFAULT);
-		fn(g, path);
-		H5Gclose(g);
-	}
-	H5Gclose(grp);
-	return (int)info.nlinks;
-}
 
 /* ---- helpers ---- */
 
@@ -226,21 +152,21 @@ test_split_count(void)
 
 /* ---- fixtures ---- */
 
-static long g_naive_mismatches;	/* naive sum-of-codes violations over all fixture cases */
-
+/* ctx: a long adding up the naive sum-of-codes violations over the cases. */
 static void
-split_case(hid_t g, const char *path)
+split_case(hid_t g, const char *path, void *ctx)
 {
+	long *naive_mismatches = ctx;
 	hsize_t dx[4] = {0}, dy[4] = {0};
-	if (rd_dims(g, "x", dx) != 4 || rd_dims(g, "y_qa", dy) != 4) {
+	if (fixture_dims(g, "x", dx) != 4 || fixture_dims(g, "y_qa", dy) != 4) {
 		tap_ok(0, "%s: x and y_qa are 4-d", path);
 		return;
 	}
 	int O = (int)dx[0], I = (int)dx[1], K = (int)(dx[2] * dx[3]);
-	int bits = (int)attr_d(g, "bits"), n_split = (int)attr_d(g, "n_split");
+	int bits = (int)fixture_attr(g, "bits"), n_split = (int)fixture_attr(g, "n_split");
 	/* the reference applies the float64 scale to float32 arrays as float32 */
-	float s = (float)attr_d(g, "scale");
-	int n = ocs_split_count(attr_d(g, "ratio"), I);
+	float s = (float)fixture_attr(g, "scale");
+	int n = ocs_split_count(fixture_attr(g, "ratio"), I);
 	tap_eq_int(n, n_split, "%s: n = ceil(ratio·I)", path);
 	tap_ok(dy[0] == dx[0] && dy[1] == (hsize_t)(I + n) && dy[2] == dx[2] && dy[3] == dx[3],
 	       "%s: split shape %d x %d x %d", path, O, I + n, K);
@@ -248,7 +174,7 @@ split_case(hid_t g, const char *path)
 		return;
 
 	size_t nx, ny, nc, nk;
-	float *x = rd_as(g, "x", H5T_NATIVE_FLOAT, sizeof(float), &nx);
+	float *x = fixture_floats(g, "x", &nx);
 	size_t nout = (size_t)O * (I + n) * K;
 	float *out = xmalloc(nout * sizeof *out);
 	int32_t *ch = xmalloc(((size_t)n + 1) * sizeof *ch);
@@ -257,12 +183,9 @@ split_case(hid_t g, const char *path)
 	static const char *const tags[] = {"naive", "qa"};
 	for (int qa = 0; qa <= 1; qa++) {
 		char name[64];
-		float *y = rd_as(g, TAP_NAME(name, "y_%s", tags[qa]), H5T_NATIVE_FLOAT,
-				 sizeof(float), &ny);
-		int32_t *wch = rd_as(g, TAP_NAME(name, "channels_%s", tags[qa]),
-				     H5T_NATIVE_INT32, sizeof(int32_t), &nc);
-		int8_t *wk = rd_as(g, TAP_NAME(name, "codes_%s", tags[qa]), H5T_NATIVE_INT8, 1,
-				   &nk);
+		float *y = fixture_floats(g, TAP_NAME(name, "y_%s", tags[qa]), &ny);
+		int32_t *wch = fixture_ints(g, TAP_NAME(name, "channels_%s", tags[qa]), &nc);
+		int8_t *wk = fixture_int8s(g, TAP_NAME(name, "codes_%s", tags[qa]), &nk);
 		int sizes = nx == (size_t)O * I * K && ny == nout && nc == (size_t)n && nk == nout;
 		tap_ok(sizes, "%s: %s dataset sizes", path, tags[qa]);
 		if (sizes) {
@@ -278,7 +201,7 @@ split_case(hid_t g, const char *path)
 			if (qa)
 				tap_eq_int(bad, 0, "%s: QA chain codes sum to round(w·s)", path);
 			else if (bad > 0)
-				g_naive_mismatches += bad;
+				*naive_mismatches += bad;
 		}
 		free(y);
 		free(wch);
@@ -293,16 +216,19 @@ split_case(hid_t g, const char *path)
 static void
 test_fixtures(void)
 {
-	hid_t f = H5Fopen(tap_srcpath("tests/fixtures/ocs.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
-	if (!tap_ok(f >= 0, "open tests/fixtures/ocs.h5"))
+	long naive_mismatches = 0;
+	hid_t f = fixture_open("ocs.h5");
+	if (f < 0)
 		return;
-	g_naive_mismatches = 0;
-	tap_eq_int(for_cases(f, "split", split_case), 60, "split/: case count");
-	tap_eq_int(for_cases(f, "split_clip", split_case), 6, "split_clip/: case count");
-	tap_eq_int(for_cases(f, "golden", split_case), 1, "golden/: case count");
-	tap_ok(g_naive_mismatches > 0,
+	tap_eq_int(fixture_each(f, "split", split_case, &naive_mismatches), 60,
+		   "split/: case count");
+	tap_eq_int(fixture_each(f, "split_clip", split_case, &naive_mismatches), 6,
+		   "split_clip/: case count");
+	tap_eq_int(fixture_each(f, "golden", split_case, &naive_mismatches), 1,
+		   "golden/: case count");
+	tap_ok(naive_mismatches > 0,
 	       "naive split breaks the sum-of-codes property on the fixtures (%ld entries)",
-	       g_naive_mismatches);
+	       naive_mismatches);
 	H5Fclose(f);
 }
 

@@ -18,92 +18,8 @@
 #include "engine/layers.h"
 #include "engine/quant/quant.h"
 #include "engine/util.h"
+#include "tests/unit/fixture.h"
 #include "tests/unit/tap.h"
-
-/* ---- fixture reading ---- */
-
-/* Dataset `name` of group g as floats (malloc'd, *n elements), or NULL when absent. */
-static float *
-rd(hid_t g, const char *name, size_t *n)
-{
-	if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
-		return NULL;
-	hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-	hid_t sp = H5Dget_space(d);
-	hssize_t np = H5Sget_simple_extent_npoints(sp);
-	float *v = xmalloc((size_t)(np > 0 ? np : 1) * sizeof *v);
-	H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-	H5Sclose(sp);
-	H5Dclose(d);
-	if (n)
-		*n = (size_t)np;
-	return v;
-}
-
-static double
-attr_d(hid_t g, const char *name)
-{
-	double v = NAN;
-	if (H5Aexists(g, name) <= 0)
-		return v;
-	hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-	H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-	H5Aclose(a);
-	return v;
-}
-
-/* String attribute into buf ("" when absent). */
-static const char *
-attr_s(hid_t g, const char *name, char *buf, size_t len)
-{
-	buf[0] = 0;
-	if (H5Aexists(g, name) <= 0)
-		return buf;
-	hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-	hid_t t = H5Tcopy(H5T_C_S1);
-	H5Tset_size(t, H5T_VARIABLE);
-	H5Tset_cset(t, H5T_CSET_UTF8);
-	char *s = NULL;
-	if (H5Aread(a, t, &s) >= 0 && s) {
-		snprintf(buf, len, "%s", s);
-		H5free_memory(s);
-	}
-	H5Tclose(t);
-	H5Aclose(a);
-	return buf;
-}
-
-typedef void (*case_fn)(hid_t g, const char *path);
-
-/* Calls fn on every case of group `group` of file f; returns the number of cases. */
-static int
-for_cases(hid_t f, const char *group, case_fn fn)
-{
-	hid_t grp = H5Gopen2(f, group, H5P_DEFAULT);
-	H5G_info_t info;
-	H5Gget_info(grp, &info);
-	for (hsize_t i = 0; i < info.nlinks; i++) {
-		char name[256], path[512];
-		H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
-				   H5P_DEFAULT);
-		snprintf(path, sizeof path, "%s/%s", group, name);
-		hid_t g = H5Gopen2(grp, name, H5P_DEFAULT);
-		fn(g, path);
-		H5Gclose(g);
-	}
-	H5Gclose(grp);
-	return (int)info.nlinks;
-}
-
-static hid_t
-open_fixture(const char *name)
-{
-	char rel[128];
-	snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
-	hid_t f = H5Fopen(tap_srcpath(rel), H5F_ACC_RDONLY, H5P_DEFAULT);
-	tap_ok(f >= 0, "open %s", rel);
-	return f;
-}
 
 static struct quant *
 make(const struct quant_config *c, const char *path)
@@ -133,8 +49,8 @@ static void
 check_fwd_bwd(struct quant *q, hid_t g, const char *path)
 {
 	size_t n, n2;
-	float *x = rd(g, "x", &n), *y = rd(g, "y", &n2), *go = rd(g, "grad_out", NULL);
-	float *gx = rd(g, "grad_x", NULL);
+	float *x = fixture_floats(g, "x", &n), *y = fixture_floats(g, "y", &n2);
+	float *go = fixture_floats(g, "grad_out", NULL), *gx = fixture_floats(g, "grad_x", NULL);
 	float *yo = xcalloc(n, sizeof *yo), *yr = xcalloc(n, sizeof *yr);
 	float *dxo = xcalloc(n, sizeof *dxo), *dxr = xcalloc(n, sizeof *dxr);
 	quant_forward(q, yo, x, n, 0);
@@ -167,16 +83,17 @@ check_fwd_bwd(struct quant *q, hid_t g, const char *path)
 /* ---- apot.h5 ---- */
 
 static void
-apot_case(hid_t g, const char *path)
+apot_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	char fn[128], mode[64], variant[64];
-	attr_s(g, "function", fn, sizeof fn);
-	attr_s(g, "mode", mode, sizeof mode);
-	attr_s(g, "variant", variant, sizeof variant);
-	double additive = attr_d(g, "additive");
+	fixture_attr_str(g, "function", fn, sizeof fn);
+	fixture_attr_str(g, "mode", mode, sizeof mode);
+	fixture_attr_str(g, "variant", variant, sizeof variant);
+	double additive = fixture_attr(g, "additive");
 	struct quant_config c = {0};
-	c.bits = (int)attr_d(g, "bits");
-	c.alpha = (float)attr_d(g, "alpha");
+	c.bits = (int)fixture_attr(g, "bits");
+	c.alpha = (float)fixture_attr(g, "alpha");
 	c.role = strcmp(mode, "weight") == 0 ? QUANT_ROLE_WEIGHT : QUANT_ROLE_ACT;
 	c.is_signed = -1;
 	if (strcmp(fn, "uniform_quantization") == 0) {
@@ -190,18 +107,19 @@ apot_case(hid_t g, const char *path)
 	if (!q)
 		return;
 	check_fwd_bwd(q, g, path);
-	double dalpha = attr_d(g, "dalpha");
+	double dalpha = fixture_attr(g, "dalpha");
 	tap_ok(rel_ok(q->dalpha, dalpha, 1e-5), "%s: dalpha %.9g, want %.9g", path, q->dalpha,
 	       dalpha);
 	quant_free(q);
 }
 
 static void
-apot_levels_case(hid_t g, const char *path)
+apot_levels_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n;
-	float *v = rd(g, "values", &n), got[64];
-	int B = (int)attr_d(g, "B"), additive = (int)attr_d(g, "additive");
+	float *v = fixture_floats(g, "values", &n), got[64];
+	int B = (int)fixture_attr(g, "B"), additive = (int)fixture_attr(g, "additive");
 	int m = quant_apot_build_levels(got, B, additive);
 	tap_eq_int(m, (long)n, "%s: level count", path);
 	if ((size_t)m == n)
@@ -210,10 +128,12 @@ apot_levels_case(hid_t g, const char *path)
 }
 
 static void
-first_last_case(hid_t g, const char *path)
+first_last_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n;
-	float *x = rd(g, "x", &n), *y = rd(g, "y", NULL), *yo = xmalloc(n * sizeof *yo);
+	float *x = fixture_floats(g, "x", &n), *y = fixture_floats(g, "y", NULL);
+	float *yo = xmalloc(n * sizeof *yo);
 	quant_apot_first_last(yo, x, n);
 	tap_near_arrays(yo, y, n, 1e-7, 1e-6, "%s: y", path);
 	free(x);
@@ -226,26 +146,27 @@ first_last_case(hid_t g, const char *path)
  * backward goes through the quantizers' STEs and the normalisation.
  */
 static void
-conv_case(hid_t g, const char *path)
+conv_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t nx, nw, ny;
-	float *x = rd(g, "x", &nx), *w = rd(g, "weight", &nw), *y = rd(g, "y", &ny);
-	float *go = rd(g, "grad_out", NULL), *gx = rd(g, "grad_x", NULL);
-	float *gw = rd(g, "grad_weight", NULL);
-	int bits = (int)attr_d(g, "bits"), power = (int)attr_d(g, "power");
-	int stride = (int)attr_d(g, "stride"), pad = (int)attr_d(g, "padding");
+	float *x = fixture_floats(g, "x", &nx), *w = fixture_floats(g, "weight", &nw);
+	float *y = fixture_floats(g, "y", &ny), *go = fixture_floats(g, "grad_out", NULL);
+	float *gx = fixture_floats(g, "grad_x", NULL), *gw = fixture_floats(g, "grad_weight", NULL);
+	int bits = (int)fixture_attr(g, "bits"), power = (int)fixture_attr(g, "power");
+	int stride = (int)fixture_attr(g, "stride"), pad = (int)fixture_attr(g, "padding");
 	int B = 2, C = 4, H = 5, W = 5, OC = 3, K = 3;
 	tap_ok(nx == (size_t)(B * C * H * W) && nw == (size_t)(OC * C * K * K), "%s: shapes", path);
-	int additive = (int)attr_d(g, "additive");
+	int additive = (int)fixture_attr(g, "additive");
 	struct quant_config cw = {.scheme = !power ? "uniform" : additive ? "apot" : "pot",
 				  .variant = power ? NULL : "clip",
 				  .bits = bits,
 				  .role = QUANT_ROLE_WEIGHT,
-				  .alpha = (float)attr_d(g, "weight_alpha"),
+				  .alpha = (float)fixture_attr(g, "weight_alpha"),
 				  .is_signed = -1};
 	struct quant_config ca = cw;
 	ca.role = QUANT_ROLE_ACT;
-	ca.alpha = (float)attr_d(g, "act_alpha");
+	ca.alpha = (float)fixture_attr(g, "act_alpha");
 	struct quant *qw = make(&cw, path), *qa = make(&ca, path);
 	float *what = xmalloc(nw * 4), *wq = xmalloc(nw * 4), *xq = xmalloc(nx * 4);
 	float *yo = xmalloc(ny * 4), *dxq = xcalloc(nx, 4), *dwq = xcalloc(nw, 4);
@@ -265,7 +186,7 @@ conv_case(hid_t g, const char *path)
 	quant_wn_backward(dw, dwhat, what, sd, nw);
 	tap_near_arrays(dx, gx, nx, 1e-5, 1e-5, "%s: grad_x", path);
 	tap_near_arrays(dw, gw, nw, 1e-4, 1e-4, "%s: grad_weight", path);
-	double dwa = attr_d(g, "dweight_alpha"), daa = attr_d(g, "dact_alpha");
+	double dwa = fixture_attr(g, "dweight_alpha"), daa = fixture_attr(g, "dact_alpha");
 	tap_ok(rel_ok(qw->dalpha, dwa, 1e-4), "%s: dweight_alpha %.9g, want %.9g", path,
 	       qw->dalpha, dwa);
 	tap_ok(rel_ok(qa->dalpha, daa, 1e-4), "%s: dact_alpha %.9g, want %.9g", path, qa->dalpha,
@@ -279,51 +200,55 @@ conv_case(hid_t g, const char *path)
 static void
 test_apot_fixtures(void)
 {
-	hid_t f = open_fixture("apot.h5");
+	hid_t f = fixture_open("apot.h5");
 	if (f < 0)
 		return;
 	static const char *const groups[] = {"act",   "weight", "pot",    "uniform",
 					     "cifar", "golden", "weight2_calibrated"};
 	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-		tap_ok(for_cases(f, groups[i], apot_case) > 0, "apot.h5 %s has cases", groups[i]);
-	for_cases(f, "levels", apot_levels_case);
-	for_cases(f, "first_last", first_last_case);
-	for_cases(f, "conv", conv_case);
+		tap_ok(fixture_each(f, groups[i], apot_case, NULL) > 0, "apot.h5 %s has cases",
+		       groups[i]);
+	fixture_each(f, "levels", apot_levels_case, NULL);
+	fixture_each(f, "first_last", first_last_case, NULL);
+	fixture_each(f, "conv", conv_case, NULL);
 	H5Fclose(f);
 }
 
 /* ---- lcq.h5 ---- */
 
 static void
-lcq_case(hid_t g, const char *path)
+lcq_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	char mode[64];
-	attr_s(g, "mode", mode, sizeof mode);
+	fixture_attr_str(g, "mode", mode, sizeof mode);
 	struct quant_config c = {.scheme = "lcq",
-				 .bits = (int)attr_d(g, "bits"),
-				 .alpha = (float)attr_d(g, "alpha"),
+				 .bits = (int)fixture_attr(g, "bits"),
+				 .alpha = (float)fixture_attr(g, "alpha"),
 				 .role = strcmp(mode, "weight") == 0 ? QUANT_ROLE_WEIGHT
 								     : QUANT_ROLE_ACT};
 	struct quant *q = make(&c, path);
 	if (!q)
 		return;
-	float *theta = rd(g, "theta", NULL);
+	float *theta = fixture_floats(g, "theta", NULL);
 	if (theta)
 		memcpy(q->theta, theta, sizeof q->theta);
 	size_t nl;
-	float *lv = rd(g, "levels", &nl), got[QUANT_MAX_LEVELS];
+	float *lv = fixture_floats(g, "levels", &nl), got[QUANT_MAX_LEVELS];
 	int m = quant_levels(q, got, QUANT_MAX_LEVELS);
 	tap_eq_int(m, (long)nl, "%s: level count", path);
 	if ((size_t)m == nl)
 		tap_near_arrays(got, lv, nl, 1e-6, 1e-6, "%s: levels", path);
 	check_fwd_bwd(q, g, path);
-	double dalpha = attr_d(g, "dalpha");
+	double dalpha = fixture_attr(g, "dalpha");
 	tap_ok(rel_ok(q->dalpha, dalpha, 1e-5), "%s: dalpha %.9g, want %.9g", path, q->dalpha,
 	       dalpha);
 	if (theta) {
-		float *gam = rd(g, "gamma", NULL), *bet = rd(g, "beta", NULL);
-		float *dth = rd(g, "dtheta", NULL), *dga = rd(g, "dgamma", NULL);
-		float *dbe = rd(g, "dbeta", NULL), gg[QUANT_LCQ_K], bb[QUANT_LCQ_K];
+		float *gam = fixture_floats(g, "gamma", NULL);
+		float *bet = fixture_floats(g, "beta", NULL);
+		float *dth = fixture_floats(g, "dtheta", NULL);
+		float *dga = fixture_floats(g, "dgamma", NULL);
+		float *dbe = fixture_floats(g, "dbeta", NULL), gg[QUANT_LCQ_K], bb[QUANT_LCQ_K];
 		float t[QUANT_LCQ_K], tg[QUANT_LCQ_K], tb[QUANT_LCQ_K];
 		quant_lcq_gamma_beta(gg, bb, q->theta);
 		tap_near_arrays(gg, gam, QUANT_LCQ_K, 1e-6, 1e-6, "%s: gamma", path);
@@ -358,34 +283,27 @@ lcq_case(hid_t g, const char *path)
 static void
 test_lcq_fixtures(void)
 {
-	hid_t f = open_fixture("lcq.h5");
+	hid_t f = fixture_open("lcq.h5");
 	if (f < 0)
 		return;
 	static const char *const groups[] = {"act", "weight", "golden"};
 	for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-		tap_ok(for_cases(f, groups[i], lcq_case) > 0, "lcq.h5 %s has cases", groups[i]);
+		tap_ok(fixture_each(f, groups[i], lcq_case, NULL) > 0, "lcq.h5 %s has cases",
+		       groups[i]);
 	H5Fclose(f);
 }
 
 /* ---- qnn.h5 ---- */
 
+/*
+ * Deterministic binarization (det/) and its hardtanh STE (ste_hardtanh/):
+ * ctx points to the quantizer's role, weight or activation.
+ */
 static void
-qnn_det_case(hid_t g, const char *path)
+qnn_det_case(hid_t g, const char *path, void *ctx)
 {
 	struct quant_config c = {.scheme = "qnn", .bits = 1, .variant = "det",
-				 .role = QUANT_ROLE_WEIGHT, .sign0_zero = 1};
-	struct quant *q = make(&c, path);
-	if (!q)
-		return;
-	check_fwd_bwd(q, g, path);
-	quant_free(q);
-}
-
-static void
-qnn_ste_case(hid_t g, const char *path)
-{
-	struct quant_config c = {.scheme = "qnn", .bits = 1, .variant = "det",
-				 .role = QUANT_ROLE_ACT, .sign0_zero = 1};
+				 .role = *(const enum quant_role *)ctx, .sign0_zero = 1};
 	struct quant *q = make(&c, path);
 	if (!q)
 		return;
@@ -395,10 +313,11 @@ qnn_ste_case(hid_t g, const char *path)
 
 /* Stochastic binarization: empirical P(+1) within 5 binomial sigmas of sigma(x). */
 static void
-qnn_stoch_case(hid_t g, const char *path)
+qnn_stoch_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n;
-	float *x = rd(g, "x", &n), *sig = rd(g, "sigma", NULL);
+	float *x = fixture_floats(g, "x", &n), *sig = fixture_floats(g, "sigma", NULL);
 	struct quant_config c = {.scheme = "qnn", .bits = 1, .variant = "stoch",
 				 .role = QUANT_ROLE_ACT, .seed = 11};
 	struct quant *q = make(&c, path);
@@ -429,10 +348,12 @@ qnn_stoch_case(hid_t g, const char *path)
 }
 
 static void
-qnn_ap2_case(hid_t g, const char *path)
+qnn_ap2_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n;
-	float *x = rd(g, "x", &n), *y = rd(g, "y", NULL), *yo = xmalloc(n * sizeof *yo);
+	float *x = fixture_floats(g, "x", &n), *y = fixture_floats(g, "y", NULL);
+	float *yo = xmalloc(n * sizeof *yo);
 	for (size_t i = 0; i < n; i++)
 		yo[i] = quant_ap2(x[i]);
 	tap_near_arrays(yo, y, n, 0, 0, "%s: AP2", path);
@@ -441,12 +362,15 @@ qnn_ap2_case(hid_t g, const char *path)
 
 /* BinarizeLinear: y = sign(x) sign(W)^T + b with identity STEs on both binarizations. */
 static void
-qnn_linear_case(hid_t g, const char *path)
+qnn_linear_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t nx, nw, no;
-	float *x = rd(g, "x", &nx), *w = rd(g, "weight", &nw), *b = rd(g, "bias", &no);
-	float *y = rd(g, "y", NULL), *go = rd(g, "grad_out", NULL), *gx = rd(g, "grad_x", NULL);
-	float *gw = rd(g, "grad_weight", NULL), *gb = rd(g, "grad_bias", NULL);
+	float *x = fixture_floats(g, "x", &nx), *w = fixture_floats(g, "weight", &nw);
+	float *b = fixture_floats(g, "bias", &no), *y = fixture_floats(g, "y", NULL);
+	float *go = fixture_floats(g, "grad_out", NULL), *gx = fixture_floats(g, "grad_x", NULL);
+	float *gw = fixture_floats(g, "grad_weight", NULL);
+	float *gb = fixture_floats(g, "grad_bias", NULL);
 	int O = (int)no, I = (int)(nw / no), N = (int)(nx / (size_t)I);
 	struct quant_config c = {.scheme = "qnn", .bits = 1, .variant = "det",
 				 .role = QUANT_ROLE_WEIGHT, .sign0_zero = 1};
@@ -471,11 +395,12 @@ qnn_linear_case(hid_t g, const char *path)
 
 /* Squared-free hinge loss mean(max(0, 1 - x t)) and its gradient: the BNN output loss. */
 static void
-qnn_hinge_case(hid_t g, const char *path)
+qnn_hinge_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n;
-	float *x = rd(g, "x", &n), *t = rd(g, "target", NULL), *gx = rd(g, "grad_x", NULL);
-	float *d = xcalloc(n, 4);
+	float *x = fixture_floats(g, "x", &n), *t = fixture_floats(g, "target", NULL);
+	float *gx = fixture_floats(g, "grad_x", NULL), *d = xcalloc(n, 4);
 	double loss = 0;
 	for (size_t i = 0; i < n; i++) {
 		float m = 1.0f - x[i] * t[i];
@@ -483,7 +408,7 @@ qnn_hinge_case(hid_t g, const char *path)
 		d[i] = m > 0 ? -t[i] / (float)n : 0.0f;
 	}
 	loss /= (double)n;
-	tap_ok(rel_ok(loss, attr_d(g, "loss"), 1e-6), "%s: loss %.9g", path, loss);
+	tap_ok(rel_ok(loss, fixture_attr(g, "loss"), 1e-6), "%s: loss %.9g", path, loss);
 	tap_near_arrays(d, gx, n, 1e-9, 1e-6, "%s: grad_x", path);
 	free(x), free(t), free(gx), free(d);
 }
@@ -491,38 +416,44 @@ qnn_hinge_case(hid_t g, const char *path)
 static void
 test_qnn_fixtures(void)
 {
-	hid_t f = open_fixture("qnn.h5");
+	enum quant_role weight = QUANT_ROLE_WEIGHT, act = QUANT_ROLE_ACT;
+	hid_t f = fixture_open("qnn.h5");
 	if (f < 0)
 		return;
-	tap_ok(for_cases(f, "det", qnn_det_case) > 0, "qnn.h5 det has cases");
-	tap_ok(for_cases(f, "ste_hardtanh", qnn_ste_case) > 0, "qnn.h5 ste_hardtanh has cases");
-	tap_ok(for_cases(f, "stoch_prob", qnn_stoch_case) > 0, "qnn.h5 stoch_prob has cases");
-	tap_ok(for_cases(f, "ap2", qnn_ap2_case) > 0, "qnn.h5 ap2 has cases");
-	tap_ok(for_cases(f, "binarize_linear", qnn_linear_case) > 0, "qnn.h5 binarize_linear");
-	tap_ok(for_cases(f, "hinge", qnn_hinge_case) > 0, "qnn.h5 hinge has cases");
+	tap_ok(fixture_each(f, "det", qnn_det_case, &weight) > 0, "qnn.h5 det has cases");
+	tap_ok(fixture_each(f, "ste_hardtanh", qnn_det_case, &act) > 0,
+	       "qnn.h5 ste_hardtanh has cases");
+	tap_ok(fixture_each(f, "stoch_prob", qnn_stoch_case, NULL) > 0,
+	       "qnn.h5 stoch_prob has cases");
+	tap_ok(fixture_each(f, "ap2", qnn_ap2_case, NULL) > 0, "qnn.h5 ap2 has cases");
+	tap_ok(fixture_each(f, "binarize_linear", qnn_linear_case, NULL) > 0,
+	       "qnn.h5 binarize_linear");
+	tap_ok(fixture_each(f, "hinge", qnn_hinge_case, NULL) > 0, "qnn.h5 hinge has cases");
 	H5Fclose(f);
 }
 
 /* ---- adaround.h5 lsq ---- */
 
 static void
-lsq_case(hid_t g, const char *path)
+lsq_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t ns;
-	float *scale = rd(g, "scale", &ns), *gs = rd(g, "grad_scale", NULL);
+	float *scale = fixture_floats(g, "scale", &ns), *gs = fixture_floats(g, "grad_scale", NULL);
 	struct quant_config c = {.scheme = "uniform",
 				 .variant = "lsq",
-				 .bits = (int)attr_d(g, "bits"),
+				 .bits = (int)fixture_attr(g, "bits"),
 				 .role = QUANT_ROLE_WEIGHT,
 				 .channels = (int)ns,
 				 .scale = scale,
-				 .zero_point = (int)attr_d(g, "zero_point"),
-				 .is_signed = (int)attr_d(g, "symmetric"),
-				 .grad_scale = (int)attr_d(g, "use_grad_scaling")};
+				 .zero_point = (int)fixture_attr(g, "zero_point"),
+				 .is_signed = (int)fixture_attr(g, "symmetric"),
+				 .grad_scale = (int)fixture_attr(g, "use_grad_scaling")};
 	struct quant *q = make(&c, path);
 	if (!q)
 		return;
-	tap_ok(q->qmin == (int)attr_d(g, "quant_min") && q->qmax == (int)attr_d(g, "quant_max"),
+	tap_ok(q->qmin == (int)fixture_attr(g, "quant_min") &&
+		       q->qmax == (int)fixture_attr(g, "quant_max"),
 	       "%s: grid [%d, %d]", path, q->qmin, q->qmax);
 	check_fwd_bwd(q, g, path);
 	float *ds = xmalloc(ns * sizeof *ds);
@@ -539,10 +470,10 @@ lsq_case(hid_t g, const char *path)
 static void
 test_lsq_fixtures(void)
 {
-	hid_t f = open_fixture("adaround.h5");
+	hid_t f = fixture_open("adaround.h5");
 	if (f < 0)
 		return;
-	tap_ok(for_cases(f, "lsq", lsq_case) > 0, "adaround.h5 lsq has cases");
+	tap_ok(fixture_each(f, "lsq", lsq_case, NULL) > 0, "adaround.h5 lsq has cases");
 	H5Fclose(f);
 }
 

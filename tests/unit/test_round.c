@@ -27,77 +27,10 @@
 #include "engine/quant/quant.h"
 #include "engine/rng.h"
 #include "engine/util.h"
+#include "tests/unit/fixture.h"
 #include "tests/unit/tap.h"
 
 static struct rng g_rng;
-
-/* ---- fixture reading ---- */
-
-static void *
-rd_type(hid_t g, const char *name, hid_t type, size_t size, size_t *n)
-{
-	if (H5Lexists(g, name, H5P_DEFAULT) <= 0)
-		return NULL;
-	hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
-	hid_t sp = H5Dget_space(d);
-	hssize_t np = H5Sget_simple_extent_npoints(sp);
-	void *v = xmalloc((size_t)(np > 0 ? np : 1) * size);
-	H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-	H5Sclose(sp);
-	H5Dclose(d);
-	if (n)
-		*n = (size_t)np;
-	return v;
-}
-
-/* Dataset `name` of group g as floats / int32 (malloc'd, *n elements), or NULL when absent. */
-static float *
-rdf(hid_t g, const char *name, size_t *n)
-{
-	return rd_type(g, name, H5T_NATIVE_FLOAT, sizeof(float), n);
-}
-
-static int32_t *
-rdi(hid_t g, const char *name, size_t *n)
-{
-	return rd_type(g, name, H5T_NATIVE_INT32, sizeof(int32_t), n);
-}
-
-static double
-attr_d(hid_t g, const char *name)
-{
-	double v = NAN;
-	if (H5Aexists(g, name) <= 0)
-		return v;
-	hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-	H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-	H5Aclose(a);
-	return v;
-}
-
-typedef void (*case_fn)(hid_t g, const char *path);
-
-/* Calls fn on every case of group `group` of file f; returns the number of cases. */
-static int
-for_cases(hid_t f, const char *group, case_fn fn)
-{
-	hid_t grp = H5Gopen2(f, group, H5P_DEFAULT);
-	if (grp < 0)
-		return 0;
-	H5G_info_t info;
-	H5Gget_info(grp, &info);
-	for (hsize_t i = 0; i < info.nlinks; i++) {
-		char name[256], path[512];
-		H5Lget_name_by_idx(grp, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
-				   H5P_DEFAULT);
-		snprintf(path, sizeof path, "%s/%s", group, name);
-		hid_t g = H5Gopen2(grp, name, H5P_DEFAULT);
-		fn(g, path);
-		H5Gclose(g);
-	}
-	H5Gclose(grp);
-	return (int)info.nlinks;
-}
 
 static float *
 zeros(size_t n)
@@ -114,11 +47,12 @@ uniform(float lo, float hi)
 /* ---- adaround.h5: rectified_sigmoid ---- */
 
 static void
-rsig_case(hid_t g, const char *path)
+rsig_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n;
-	float *x = rdf(g, "x", &n), *y = rdf(g, "y", NULL), *go = rdf(g, "grad_out", NULL);
-	float *gx = rdf(g, "grad_x", NULL);
+	float *x = fixture_floats(g, "x", &n), *y = fixture_floats(g, "y", NULL);
+	float *go = fixture_floats(g, "grad_out", NULL), *gx = fixture_floats(g, "grad_x", NULL);
 	float *h = zeros(n), *dv = zeros(n);
 	for (size_t i = 0; i < n; i++) {
 		h[i] = round_h(x[i]);
@@ -141,19 +75,23 @@ mask_out(float *got, const float *want, const int32_t *mask, size_t n)
 }
 
 static void
-ada_case(hid_t g, const char *path)
+ada_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n, nc;
-	float *x = rdf(g, "x", &n), *scale = rdf(g, "scale", &nc);
-	int32_t *zp = rdi(g, "zero_point", NULL), *on_grid = rdi(g, "on_grid", NULL);
-	float *v_init = rdf(g, "v_init", NULL), *h_init = rdf(g, "h_init", NULL);
-	float *y = rdf(g, "y", NULL), *go = rdf(g, "grad_out", NULL);
-	float *grad_v = rdf(g, "grad_v", NULL), *y_hard = rdf(g, "y_hard", NULL);
+	float *x = fixture_floats(g, "x", &n), *scale = fixture_floats(g, "scale", &nc);
+	int32_t *zp = fixture_ints(g, "zero_point", NULL);
+	int32_t *on_grid = fixture_ints(g, "on_grid", NULL);
+	float *v_init = fixture_floats(g, "v_init", NULL);
+	float *h_init = fixture_floats(g, "h_init", NULL);
+	float *y = fixture_floats(g, "y", NULL), *go = fixture_floats(g, "grad_out", NULL);
+	float *grad_v = fixture_floats(g, "grad_v", NULL);
+	float *y_hard = fixture_floats(g, "y_hard", NULL);
 	struct round_grid gr = {.channels = (int)nc,
 				.scale = scale,
 				.zero_point = zp,
-				.qmin = (int)attr_d(g, "quant_min"),
-				.qmax = (int)attr_d(g, "quant_max")};
+				.qmin = (int)fixture_attr(g, "quant_min"),
+				.qmax = (int)fixture_attr(g, "quant_max")};
 	float *v = zeros(n), *h = zeros(n), *got = zeros(n), *codesf = zeros(n);
 	int32_t *codes = xcalloc(n, sizeof *codes);
 	size_t grid_pts = 0;
@@ -197,13 +135,14 @@ ada_case(hid_t g, const char *path)
 /* ---- adaround.h5: lsq (the registry's uniform quantizer) ---- */
 
 static void
-lsq_case(hid_t g, const char *path)
+lsq_case(hid_t g, const char *path, void *ctx)
 {
+	(void)ctx;
 	size_t n, ns;
-	float *x = rdf(g, "x", &n), *y = rdf(g, "y", NULL), *go = rdf(g, "grad_out", NULL);
-	float *gx = rdf(g, "grad_x", NULL), *scale = rdf(g, "scale", &ns);
-	float *gs = rdf(g, "grad_scale", NULL);
-	double zp = attr_d(g, "zero_point");
+	float *x = fixture_floats(g, "x", &n), *y = fixture_floats(g, "y", NULL);
+	float *go = fixture_floats(g, "grad_out", NULL), *gx = fixture_floats(g, "grad_x", NULL);
+	float *scale = fixture_floats(g, "scale", &ns), *gs = fixture_floats(g, "grad_scale", NULL);
+	double zp = fixture_attr(g, "zero_point");
 	if (isnan(zp) || zp != floor(zp)) {
 		tap_skip("the registry takes one integer zero point per quantizer",
 			 "%s: lsq y, grad_x, grad_scale", path);
@@ -211,13 +150,13 @@ lsq_case(hid_t g, const char *path)
 	}
 	struct quant_config c = {.scheme = "uniform",
 				 .variant = "lsq",
-				 .bits = (int)attr_d(g, "bits"),
+				 .bits = (int)fixture_attr(g, "bits"),
 				 .role = QUANT_ROLE_WEIGHT,
 				 .channels = (int)ns,
 				 .scale = scale,
 				 .zero_point = (int)zp,
-				 .is_signed = (int)attr_d(g, "symmetric"),
-				 .grad_scale = (int)attr_d(g, "use_grad_scaling")};
+				 .is_signed = (int)fixture_attr(g, "symmetric"),
+				 .grad_scale = (int)fixture_attr(g, "use_grad_scaling")};
 	struct quant *q = NULL;
 	char *cause = NULL;
 	if (quant_new(&q, &c, &cause) < 0) {
@@ -225,7 +164,8 @@ lsq_case(hid_t g, const char *path)
 		free(cause);
 		goto out;
 	}
-	tap_ok(q->qmin == (int)attr_d(g, "quant_min") && q->qmax == (int)attr_d(g, "quant_max"),
+	tap_ok(q->qmin == (int)fixture_attr(g, "quant_min") &&
+		       q->qmax == (int)fixture_attr(g, "quant_max"),
 	       "%s: grid [%d, %d]", path, q->qmin, q->qmax);
 	float *yo = zeros(n), *dx = zeros(n), *ds = zeros(ns);
 	quant_forward(q, yo, x, n, 0);
@@ -248,12 +188,13 @@ out:
 static void
 test_fixtures(void)
 {
-	hid_t f = H5Fopen(tap_srcpath("tests/fixtures/adaround.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
-	if (!tap_ok(f >= 0, "open tests/fixtures/adaround.h5"))
+	hid_t f = fixture_open("adaround.h5");
+	if (f < 0)
 		return;
-	tap_ok(for_cases(f, "rectified_sigmoid", rsig_case) > 0, "rectified_sigmoid has cases");
-	tap_ok(for_cases(f, "adaround", ada_case) > 0, "adaround has cases");
-	tap_ok(for_cases(f, "lsq", lsq_case) > 0, "lsq has cases");
+	tap_ok(fixture_each(f, "rectified_sigmoid", rsig_case, NULL) > 0,
+	       "rectified_sigmoid has cases");
+	tap_ok(fixture_each(f, "adaround", ada_case, NULL) > 0, "adaround has cases");
+	tap_ok(fixture_each(f, "lsq", lsq_case, NULL) > 0, "lsq has cases");
 	H5Fclose(f);
 }
 
