@@ -54,6 +54,7 @@ static int check_model(const char *value, char **cause);
 static int check_dataset(const char *value, char **cause);
 static int check_variant(const char *value, char **cause);
 static int check_clip(const char *value, char **cause);
+static int check_clip_method(const char *value, char **cause);
 
 #define T CONFIG_JOB_TRAIN
 #define E CONFIG_JOB_EVAL
@@ -152,7 +153,7 @@ static const struct config_key config_keys[] = {
 	 "post-training clipping of weights and activations: max|x|, the P-th percentile "
 	 "of |x|, MSE-optimal, ACIQ (OCS constants; aciq:orig the original ones), or KL "
 	 "divergence (see w.clip, a.clip)",
-	 check_clip, 1},
+	 check_clip_method, 1},
 	{"w.clip", CONFIG_STRING, "same", 0, 0, 0, NULL, P, "same or a clip= method",
 	 "weight clipping (same = clip)", check_clip, 1},
 	{"a.clip", CONFIG_STRING, "same", 0, 0, 0, NULL, P, "same or a clip= method",
@@ -378,6 +379,14 @@ check_variant(const char *value, char **cause)
 	return err_set(cause, "no scheme has this variant");
 }
 
+static int
+check_clip_method(const char *value, char **cause)
+{
+	struct clip_spec c;
+	return clip_parse(value, &c, cause);
+}
+
+/* w.clip, a.clip: a method, or "same" as clip. */
 static int
 check_clip(const char *value, char **cause)
 {

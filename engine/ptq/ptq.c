@@ -1128,8 +1128,8 @@ check_finite(const float *x, size_t n, const char *what, const char *group, char
 {
 	for (size_t i = 0; i < n; i++)
 		if (!isfinite(x[i]))
-			return err_set(cause, "%s of %s holds a non-finite value (%g) on the "
-				       "calibration images", what, group, (double)x[i]);
+			return err_set(cause, "%s of %s holds a non-finite value (%g)", what,
+				       group, (double)x[i]);
 	return 0;
 }
 
@@ -1170,7 +1170,7 @@ ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 				err_set(cause, "stopped");
 				goto fail_split;
 			}
-			if (check_finite(X, (size_t)n * isz, "the input", L->group, cause) < 0)
+			if (check_finite(X, (size_t)n * isz, "the calibration input", L->group, cause) < 0)
 				goto fail_split;
 			split_acts(p, L, w, X, n, &wsplit[k]);
 			xfree_aligned(X);
@@ -1218,7 +1218,7 @@ ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 			err_set(cause, "stopped");
 			goto fail;
 		}
-		if (check_finite(X, (size_t)n * isz, "the input", L->group, cause) < 0 ||
+		if (check_finite(X, (size_t)n * isz, "the calibration input", L->group, cause) < 0 ||
 		    build_act(p, L, X, (size_t)n * isz, cause) < 0)
 			goto fail;
 		xfree_aligned(X);
@@ -1611,6 +1611,13 @@ ptq_import(struct ptq **out, const struct model *m, const struct io_h5_groups *g
 			c.border = (enum ptq_border)b;
 	c.aquant_kind = kind && strcmp(kind, "linear") == 0 ? ROUND_BORDER_LINEAR
 							     : ROUND_BORDER_BIN;
+	const char *fl = attr_text(root, "firstlast"), *gran = attr_text(root, "w_gran");
+	if (fl && qat_firstlast_parse(fl) >= 0)
+		c.firstlast = (enum qat_firstlast)qat_firstlast_parse(fl);
+	c.w_channel = gran && strcmp(gran, "channel") == 0;
+	int sgn_all = 0;
+	if (io_h5_group_attr(root, "a_signed") && attr_int(root, "a_signed", &sgn_all, path, cause) == 0)
+		c.a_signed = sgn_all;
 	struct ptq *p = ptq_alloc(m, &c);
 	if (!(p->f = model_derive(m, 1, NULL, p->fmap, cause)))
 		goto fail;
