@@ -2,13 +2,15 @@
  * test_config: the key table's defaults, parsing into canonical text, every
  * kind of error with its exact message, canonical JSON independent of the
  * order keys are set in, a hash that changes with every value, and the
- * mapping to the engine's training options.
+ * mapping to the engine's training options and post-training quantization
+ * settings.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/model.h"
+#include "engine/ptq/ptq.h"
 #include "engine/train.h"
 #include "engine/util.h"
 #include "experiments/config.h"
@@ -381,6 +383,172 @@ test_table(void)
 	       config_engine_version());
 }
 
+/* A configuration from key=value texts (each must be accepted). */
+static struct config *
+config_of(const char *const *kv, int n)
+{
+	struct config *cfg = config_new();
+	for (int i = 0; i < n; i++) {
+		char *cause = NULL;
+		if (config_set(cfg, kv[i], &cause) < 0) {
+			tap_diag("'%s': %s", kv[i], cause);
+			free(cause);
+		}
+	}
+	return cfg;
+}
+
+/* config_check of kv must fail with exactly want. */
+static void
+check_whole(const char *const *kv, int n, const char *want, const char *what)
+{
+	struct config *cfg = config_of(kv, n);
+	char *cause = NULL;
+	int rc = config_check(cfg, &cause);
+	tap_ok(rc == -1, "%s is refused", what);
+	tap_eq_str(cause, want, "%s: message", what);
+	free(cause);
+	config_free(cfg);
+}
+
+/* The post-training quantization keys: which job they apply to, checks, config_to_ptq. */
+static void
+test_ptq_keys(void)
+{
+	const char *no_bits[] = {"job=ptq", "model=run:1"};
+	check_whole(no_bits, 2,
+		    "job=ptq quantizes: set w.bits and/or a.bits below 32 (e.g. scheme=uniform "
+		    "w.bits=8 a.bits=8)",
+		    "job=ptq without bits");
+	const char *no_bits_border[] = {"job=ptq", "model=run:1", "border=adaround"};
+	check_whole(no_bits_border, 3,
+		    "border=adaround has no effect: nothing is quantized (set w.bits and/or a.bits "
+		    "below 32, e.g. w.bits=4 a.bits=4)",
+		    "job=ptq with border= but no bits");
+	const char *in_train[] = {"scheme=uniform", "w.bits=4", "border=adaround"};
+	check_whole(in_train, 3, "key 'border' does not apply to job=train",
+		    "a ptq key in a train job");
+	const char *calib_train[] = {"scheme=uniform", "w.bits=4", "calib.n=64"};
+	check_whole(calib_train, 3, "key 'calib.n' does not apply to job=train",
+		    "calib.n in a train job");
+	const char *variant_ptq[] = {"job=ptq", "model=run:1", "scheme=uniform", "w.bits=4",
+				     "w.variant=lsq"};
+	check_whole(variant_ptq, 5, "key 'w.variant' does not apply to job=ptq",
+		    "a training-only quantization key in a ptq job");
+	const char *zoo[] = {"job=ptq", "model=cnn", "scheme=uniform", "w.bits=8"};
+	check_whole(zoo, 4,
+		    "job=ptq needs a trained model: model=FILE.h5 or model=run:ID, not the "
+		    "untrained zoo model 'cnn'",
+		    "ptq of a zoo model");
+	const char *apot[] = {"job=ptq", "model=run:1", "scheme=uniform", "w.bits=4", "a.bits=4",
+			      "a.scheme=apot", "border=aquant"};
+	check_whole(apot, 7,
+		    "border=aquant learns borders on a uniform grid: a.scheme=apot is not uniform",
+		    "border=aquant with a.scheme=apot");
+	const char *wide[] = {"job=ptq", "model=run:1", "scheme=uniform", "w.bits=12"};
+	check_whole(wide, 4, "w.bits=12: bits must be 1..8, or 32 for float", "ptq w.bits=12");
+	const char *schemeless[] = {"job=ptq", "model=run:1", "w.bits=8"};
+	check_whole(schemeless, 3,
+		    "w.bits/a.bits below 32 need a scheme: scheme=uniform, pot, apot, lcq or qnn (or "
+		    "w.scheme/a.scheme)",
+		    "ptq bits without a scheme");
+	const char *good[] = {"job=ptq", "model=run:1", "scheme=uniform", "w.bits=8", "a.bits=8",
+			      "border=adaround", "clip=mse"};
+	struct config *cfg = config_of(good, 7);
+	char *cause = NULL;
+	tap_ok(config_check(cfg, &cause) == 0, "a ptq configuration passes config_check%s%s",
+	       cause ? ": " : "", cause ? cause : "");
+	free(cause);
+	cause = NULL;
+	char *json = config_json(cfg);
+	tap_ok(strstr(json, "\"border\":\"adaround\"") && strstr(json, "\"calib.n\":1024") &&
+		       strstr(json, "\"clip\":\"mse\"") && !strstr(json, "\"epochs\"") &&
+		       !strstr(json, "\"g.bits\""),
+	       "ptq JSON: its keys with defaults, no training keys: %s", json);
+	free(json);
+	config_free(cfg);
+
+	cfg = config_new();
+	check_error(cfg, "clip=msee", "bad value 'msee' for clip: unknown clip method 'msee' (did "
+				      "you mean 'mse'?)");
+	check_error(cfg, "w.clip=pct:101",
+		    "bad value 'pct:101' for w.clip: clip method 'pct:101': the percentile P of "
+		    "pct:P must be a number with 0 < P <= 100");
+	check_error(cfg, "border=adarond",
+		    "bad value 'adarond' for border: expected nearest, stochastic, adaround or "
+		    "aquant (did you mean 'adaround'?)");
+	check_error(cfg, "ocs.ratio=1.5", "bad value '1.5' for ocs.ratio: expected a number in [0, 1]");
+	check_error(cfg, "recon.drop=0", "bad value '0' for recon.drop: expected a number in (0, 1]");
+	check_error(cfg, "calib.n=0", "bad value '0' for calib.n: expected an integer in 1..1000000");
+	/* "same" names the clip key itself; clip has nothing to be the same as */
+	int rc = config_set(cfg, "clip=same", &cause);
+	tap_ok(rc == -1 && cause && strstr(cause, "clip"), "clip=same is refused: %s",
+	       cause ? cause : "(accepted)");
+	free(cause);
+	cause = NULL;
+	config_free(cfg);
+
+	/* w.clip=same and a.clip=same resolve to clip */
+	const char *same[] = {"job=ptq", "model=run:1", "scheme=uniform", "w.bits=4",
+			      "clip=pct:99.5", "a.clip=kl"};
+	cfg = config_of(same, 6);
+	struct ptq_config pc;
+	config_to_ptq(cfg, &pc);
+	tap_ok(pc.w_clip.method == CLIP_PCT && pc.w_clip.pct == 99.5 && pc.a_clip.method == CLIP_KL,
+	       "w.clip=same is clip (pct:99.5); a.clip=kl is its own");
+	config_free(cfg);
+
+	/* every key reaches its field */
+	const char *all[] = {"job=ptq",	       "model=run:1",	  "scheme=uniform",
+			     "w.scheme=apot",  "w.bits=4",	  "a.bits=6",
+			     "w.gran=channel", "firstlast=fp",	  "clip=aciq:orig",
+			     "w.clip=mse",     "a.signed=true",	  "ocs.ratio=0.05",
+			     "ocs.split=qa",   "ocs.target=a",	  "ocs.clipsrc=orig",
+			     "border=aquant",  "aquant.kind=linear", "aquant.mu=0.5",
+			     "calib.n=64",     "recon.iters=123", "recon.mode=block",
+			     "recon.batch=16", "recon.lr=0.01",	  "recon.lambda=0.1",
+			     "recon.drop=0.75", "seed=9"};
+	cfg = config_of(all, (int)(sizeof all / sizeof all[0]));
+	config_to_ptq(cfg, &pc);
+	tap_ok(strcmp(pc.w_scheme, "apot") == 0 && strcmp(pc.a_scheme, "uniform") == 0 &&
+		       pc.w_bits == 4 && pc.a_bits == 6 && pc.w_channel == 1 &&
+		       pc.firstlast == QAT_FIRSTLAST_FP,
+	       "config_to_ptq: schemes, bits, granularity, firstlast");
+	tap_ok(pc.w_clip.method == CLIP_MSE && pc.a_clip.method == CLIP_ACIQ &&
+		       pc.a_clip.table == CLIP_ACIQ_ORIG && pc.a_signed == 1,
+	       "config_to_ptq: w.clip, a.clip (= clip), a.signed");
+	tap_ok(pc.ocs_ratio == 0.05 && pc.ocs_split == OCS_SPLIT_QA &&
+		       pc.ocs_target == PTQ_OCS_ACTS && pc.ocs_clip_orig == 1,
+	       "config_to_ptq: ocs.ratio, ocs.split, ocs.target, ocs.clipsrc");
+	tap_ok(pc.border == PTQ_AQUANT && pc.aquant_kind == ROUND_BORDER_LINEAR &&
+		       pc.aquant_mu == 0.5,
+	       "config_to_ptq: border, aquant.kind, aquant.mu");
+	tap_ok(pc.calib_n == 64 && pc.recon_iters == 123 && pc.recon_block == 1 &&
+		       pc.recon_batch == 16 && pc.recon_lr == 0.01 && pc.recon_lambda == 0.1 &&
+		       pc.recon_drop == 0.75 && pc.seed == 9,
+	       "config_to_ptq: calib.n, recon.*, seed");
+	config_free(cfg);
+
+	/* the keys' defaults are the engine's */
+	const char *dflt[] = {"job=ptq", "model=run:1", "scheme=uniform", "w.bits=8"};
+	cfg = config_of(dflt, 4);
+	config_to_ptq(cfg, &pc);
+	struct ptq_config want;
+	ptq_config_default(&want);
+	tap_ok(pc.a_bits == 32 && pc.firstlast == want.firstlast &&
+		       pc.w_clip.method == want.w_clip.method &&
+		       pc.a_clip.method == want.a_clip.method && pc.a_signed == want.a_signed &&
+		       pc.ocs_ratio == want.ocs_ratio && pc.ocs_split == want.ocs_split &&
+		       pc.ocs_target == want.ocs_target && pc.ocs_clip_orig == want.ocs_clip_orig &&
+		       pc.border == want.border && pc.aquant_kind == want.aquant_kind &&
+		       pc.aquant_mu == want.aquant_mu && pc.calib_n == want.calib_n &&
+		       pc.recon_iters == want.recon_iters && pc.recon_block == want.recon_block &&
+		       pc.recon_batch == want.recon_batch && pc.recon_lr == want.recon_lr &&
+		       pc.recon_lambda == want.recon_lambda && pc.recon_drop == want.recon_drop,
+	       "config_to_ptq of the defaults is ptq_config_default");
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -390,5 +558,6 @@ main(void)
 	test_canonical_json();
 	test_hash_changes();
 	test_table();
+	test_ptq_keys();
 	return tap_done();
 }

@@ -2,7 +2,10 @@
  * test_model: the zoo's shapes, parameter counts and MACs against values
  * worked out by hand from the architectures, initialisation, the tensor
  * enumeration and arena layout, forward passes, a whole-model gradient check
- * against central differences, and the quantizer hooks.
+ * against central differences, and the quantizer hooks. Derived models:
+ * batch-norm folding, channel duplication (chandup) with weights split or
+ * activations halved, slices against the whole model's activations, and the
+ * input gradient of a slice against central differences.
  */
 #include <math.h>
 #include <stdint.h>
@@ -561,6 +564,554 @@ test_quantizers(void)
 	free(xq);
 }
 
+/* ======================= derived models ======================= */
+
+/* Uniform value in [lo, hi). */
+static float
+uniform_in(struct rng *r, float lo, float hi)
+{
+	return lo + (hi - lo) * rng_uniform(r);
+}
+
+/*
+ * Gives m non-trivial biases and batch-norm parameters and statistics (gamma
+ * in [0.5, 1.5), beta and running mean N(0, 0.3²), running variance in
+ * [0.3, 2)), so that folding has something to fold.
+ */
+static void
+randomise_bn(struct model *m, uint64_t seed)
+{
+	struct rng r;
+	rng_seed(&r, seed);
+	for (int i = 0; i < model_tensor_count(m); i++) {
+		const struct model_tensor *t = model_tensor_at(m, i);
+		for (size_t j = 0; j < t->size; j++) {
+			if (strcmp(t->name, "gamma") == 0)
+				t->data[j] = uniform_in(&r, 0.5f, 1.5f);
+			else if (strcmp(t->name, "running_var") == 0)
+				t->data[j] = uniform_in(&r, 0.3f, 2.0f);
+			else if (strcmp(t->name, "beta") == 0 || strcmp(t->name, "running_mean") == 0 ||
+				 strcmp(t->name, "bias") == 0)
+				t->data[j] = 0.3f * rng_normal(&r);
+		}
+	}
+}
+
+/* Eval-mode logits of m on x (B examples), malloc'd. */
+static float *
+eval_copy(struct model *m, const float *x, int B)
+{
+	int c, h, w;
+	model_input_shape(m, &c, &h, &w);
+	model_reserve(m, B, 0);
+	memcpy(model_input(m), x, (size_t)B * c * h * w * sizeof *x);
+	const float *y = model_forward(m, B, 0, NULL);
+	size_t n = (size_t)B * model_classes(m);
+	float *out = xmalloc(n * sizeof *out);
+	memcpy(out, y, n * sizeof *out);
+	return out;
+}
+
+static double
+max_abs(const float *x, size_t n)
+{
+	double mx = 0;
+	for (size_t i = 0; i < n; i++)
+		mx = fabs(x[i]) > mx ? fabs(x[i]) : mx;
+	return mx;
+}
+
+static int
+count_kind(const struct model *m, const char *kind)
+{
+	int n = 0;
+	for (int i = 0; i < model_layer_count(m); i++)
+		n += strcmp(model_layer_at(m, i)->kind, kind) == 0;
+	return n;
+}
+
+/*
+ * Folding: a network with a conv with bias, a conv without, a batch norm
+ * over features after a linear layer (all three folded), and a batch norm
+ * whose conv also feeds a residual add (not folded: the conv has two readers).
+ */
+static void
+test_fold_bn(void)
+{
+	struct model *m = model_begin("foldnet", 3, 6, 6, 5);
+	model_add_conv2d(m, MODEL_INPUT, 4, 3, 1, 1, 1); /* 0: 4x6x6 */
+	model_add_batchnorm(m, MODEL_PREV);		 /* 1 */
+	model_add_relu(m, MODEL_PREV);			 /* 2 */
+	model_add_conv2d(m, MODEL_PREV, 6, 3, 1, 0, 0);	 /* 3: 6x4x4 */
+	model_add_batchnorm(m, MODEL_PREV);		 /* 4 */
+	model_add_relu(m, MODEL_PREV);			 /* 5 */
+	int c6 = model_add_conv2d(m, MODEL_PREV, 6, 1, 1, 0, 0); /* 6 */
+	int b7 = model_add_batchnorm(m, MODEL_PREV);		 /* 7 */
+	model_add_residual(m, b7, c6);				 /* 8 */
+	model_add_relu(m, MODEL_PREV);				 /* 9 */
+	model_add_flatten(m, MODEL_PREV);			 /* 10: 96 */
+	model_add_linear(m, MODEL_PREV, 8, 1);			 /* 11 */
+	model_add_batchnorm(m, MODEL_PREV);			 /* 12 */
+	model_add_relu(m, MODEL_PREV);				 /* 13 */
+	model_add_linear(m, MODEL_PREV, 5, 1);			 /* 14 */
+	char *cause = NULL;
+	if (model_finish(m, 3, &cause) < 0) {
+		tap_diag("foldnet: %s", cause);
+		free(cause);
+		model_free(m);
+		tap_ok(0, "foldnet builds");
+		return;
+	}
+	randomise_bn(m, 17);
+	const int B = 4, n0 = model_layer_count(m);
+	float *x = xmalloc((size_t)B * 3 * 36 * sizeof *x);
+	fill_normal(x, (size_t)B * 3 * 36, 18);
+	float *want = eval_copy(m, x, B);
+
+	int map[15];
+	struct model *d = model_derive(m, 1, NULL, map, &cause);
+	tap_ok(d != NULL, "fold_bn: model_derive succeeds%s%s", cause ? ": " : "",
+	       cause ? cause : "");
+	free(cause);
+	cause = NULL;
+	if (d) {
+		float *got = eval_copy(d, x, B);
+		double mx = max_abs(want, (size_t)B * 5);
+		tap_near_arrays(got, want, (size_t)B * 5, 1e-5 * mx, 1e-5,
+				"fold_bn: eval outputs equal the unfolded model's (max |y| %.3g)", mx);
+		free(got);
+		tap_eq_int(model_layer_count(d), n0 - 3, "fold_bn: three of four batch norms are gone");
+		tap_eq_int(count_kind(d, "batchnorm"), 1, "fold_bn: the one with a shared conv stays");
+		tap_ok(map[1] == map[0] && map[4] == map[3] && map[12] == map[11],
+		       "fold_bn: folded batch norms map to their producers (%d %d, %d %d, %d %d)",
+		       map[1], map[0], map[4], map[3], map[12], map[11]);
+		int ok = 1;
+		for (int i = 1; i < n0; i++)
+			ok &= map[i] >= map[i - 1] && map[i] <= map[i - 1] + 1;
+		tap_ok(ok && map[14] == model_layer_count(d) - 1,
+		       "fold_bn: map is non-decreasing and the last layer maps to the last");
+		tap_ok(strcmp(model_layer_at(d, map[7])->kind, "batchnorm") == 0 &&
+			       map[7] == map[6] + 1 && strcmp(model_layer_at(d, map[8])->kind, "residual") == 0,
+		       "fold_bn: the kept batch norm and the residual keep their places");
+		tap_ok(model_layer_bias(d, map[0]) && model_layer_bias(d, map[3]) &&
+			       model_layer_bias(d, map[11]),
+		       "fold_bn: every folded conv/linear has a bias (03_conv had none)");
+		tap_ok(model_layer_bias(d, map[6]) == NULL,
+		       "fold_bn: the conv whose batch norm stays gains no bias");
+		/* the folded bias of one channel by hand: beta + (b - mean)·gamma/sqrt(var + eps) */
+		const struct model_tensor *bn = find_tensor(m, "04_bn", "gamma");
+		const struct model_tensor *be = find_tensor(m, "04_bn", "beta");
+		const struct model_tensor *mu = find_tensor(m, "04_bn", "running_mean");
+		const struct model_tensor *va = find_tensor(m, "04_bn", "running_var");
+		if (bn && be && mu && va) {
+			double g = bn->data[2] / sqrt((double)va->data[2] + 1e-5);
+			double want_b = be->data[2] - mu->data[2] * g;
+			tap_near(model_layer_bias(d, map[3])[2], want_b, 1e-6 * (1 + fabs(want_b)),
+				 "fold_bn: 03_conv's new bias[2] is beta - mean·gamma/sqrt(var + eps)");
+		} else {
+			tap_ok(0, "fold_bn: 04_bn's tensors are found");
+		}
+		model_free(d);
+	}
+
+	/* without fold_bn the derived model is a copy */
+	d = model_derive(m, 0, NULL, map, &cause);
+	if (d) {
+		float *got = eval_copy(d, x, B);
+		tap_same_floats(got, want, (size_t)B * 5, "no edits: the derived model is a copy");
+		free(got);
+		tap_eq_int(model_layer_count(d), n0, "no edits: same layer count");
+		model_free(d);
+	} else {
+		tap_ok(0, "no edits: model_derive succeeds: %s", cause);
+		free(cause);
+		cause = NULL;
+	}
+	/* shift-based batch norm cannot be folded */
+	model_set_bn_shift(m, 1);
+	d = model_derive(m, 1, NULL, NULL, &cause);
+	tap_ok(d == NULL && cause && strstr(cause, "shift"),
+	       "fold_bn of shift-based batch norm is refused: %s", cause ? cause : "(none)");
+	free(cause);
+	model_free(d);
+	free(want);
+	free(x);
+	model_free(m);
+}
+
+/*
+ * The network of the duplication tests: a conv reading a ReLU (4 channels), a
+ * linear layer reading a (5, 2, 2) pooling output directly (model_derive
+ * flattens it first) and a linear layer reading a flatten layer.
+ */
+static struct model *
+dup_net(void)
+{
+	struct model *m = model_begin("dupnet", 2, 6, 6, 4);
+	model_add_conv2d(m, MODEL_INPUT, 4, 3, 1, 1, 1); /* 0: 4x6x6 */
+	model_add_relu(m, MODEL_PREV);			 /* 1 */
+	model_add_conv2d(m, MODEL_PREV, 5, 3, 1, 0, 1);	 /* 2: 5x4x4, input 4 channels */
+	model_add_relu(m, MODEL_PREV);			 /* 3 */
+	model_add_maxpool(m, MODEL_PREV, 2, 2);		 /* 4: 5x2x2 */
+	model_add_linear(m, MODEL_PREV, 8, 1);		 /* 5: 20 features in */
+	model_add_relu(m, MODEL_PREV);			 /* 6 */
+	model_add_flatten(m, MODEL_PREV);		 /* 7 */
+	model_add_linear(m, MODEL_PREV, 4, 1);		 /* 8: 8 features in */
+	char *cause = NULL;
+	if (model_finish(m, 9, &cause) < 0) {
+		tap_diag("dupnet: %s", cause);
+		free(cause);
+		model_free(m);
+		return NULL;
+	}
+	randomise_bn(m, 10); /* biases */
+	return m;
+}
+
+/*
+ * Fills the weight of new layer j (split input, I + extra channels of K values
+ * per output row, O rows) from old weight w (O x I x K) for duplicated
+ * channels src[I..]: halves (style 0, chandup factors 1: the weight is split
+ * in two) or copies (style 1, chandup factors 0.5 on both copies: the
+ * activation is split in two).
+ */
+static void
+fill_split(float *wn, const float *w, int O, int I, int K, const int32_t *src, int extra,
+	   int style)
+{
+	int In = I + extra;
+	for (int o = 0; o < O; o++) {
+		float *row = wn + (size_t)o * In * K;
+		memcpy(row, w + (size_t)o * I * K, (size_t)I * K * sizeof *row);
+		for (int j = 0; j < extra; j++) {
+			int s = src[I + j];
+			for (int k = 0; k < K; k++) {
+				if (style == 0)
+					row[(size_t)s * K + k] *= 0.5f;
+				row[(size_t)(I + j) * K + k] = row[(size_t)s * K + k];
+				if (style == 1)
+					row[(size_t)(I + j) * K + k] = w[((size_t)o * I + s) * K + k];
+			}
+		}
+	}
+}
+
+static void
+test_derive_dups(void)
+{
+	struct model *m = dup_net();
+	if (!m) {
+		tap_ok(0, "dupnet builds");
+		return;
+	}
+	const int B = 3, n0 = model_layer_count(m);
+	float *x = xmalloc((size_t)B * 72 * sizeof *x);
+	fill_normal(x, (size_t)B * 72, 31);
+	float *want = eval_copy(m, x, B);
+	double mx = max_abs(want, (size_t)B * 4);
+	/* duplicated channels per layer (2: conv, 5: linear on 20 features, 8: linear on 8) */
+	static const int layers[3] = {2, 5, 8}, I[3] = {4, 20, 8}, K[3] = {9, 1, 1};
+	static const int32_t extra_w[3][3] = {{1, 3, 1}, {7, 19, 0}, {5, 5, 2}};
+	static const int32_t extra_a[3][3] = {{2, 0, 3}, {11, 4, 16}, {6, 1, 7}};
+	for (int style = 0; style < 2; style++) {
+		const char *what = style ? "activation-style (factors 0.5, copied columns)"
+					 : "weight-style (factors 1, halved weights)";
+		struct model_dup dups[9];
+		int32_t src[3][32];
+		float fac[3][32];
+		memset(dups, 0, sizeof dups);
+		for (int k = 0; k < 3; k++) {
+			for (int o = 0; o < I[k]; o++) {
+				src[k][o] = o;
+				fac[k][o] = 1.0f;
+			}
+			for (int j = 0; j < 3; j++) {
+				src[k][I[k] + j] = style ? extra_a[k][j] : extra_w[k][j];
+				fac[k][I[k] + j] = 1.0f;
+				if (style) {
+					fac[k][src[k][I[k] + j]] = 0.5f;
+					fac[k][I[k] + j] = 0.5f;
+				}
+			}
+			dups[layers[k]] = (struct model_dup){I[k] + 3, src[k], style ? fac[k] : NULL};
+		}
+		int map[9];
+		char *cause = NULL;
+		struct model *d = model_derive(m, 0, dups, map, &cause);
+		tap_ok(d != NULL, "dups %s: model_derive succeeds%s%s", what, cause ? ": " : "",
+		       cause ? cause : "");
+		free(cause);
+		if (!d)
+			continue;
+		/* one chandup per edited layer, and a flatten before the linear reading (5, 2, 2) */
+		tap_eq_int(model_layer_count(d), n0 + 4, "dups %s: three chandups and a flatten",
+			   what);
+		int placed = 1;
+		for (int k = 0; k < 3; k++) {
+			int j = map[layers[k]];
+			placed &= model_layer_input(d, j) == j - 1 &&
+				  strcmp(model_layer_at(d, j - 1)->kind, "chandup") == 0 &&
+				  model_layer_at(d, j - 1)->out_shape[0] == I[k] + 3;
+		}
+		placed &= strcmp(model_layer_at(d, map[5] - 2)->kind, "flatten") == 0 &&
+			  model_layer_at(d, map[5] - 2)->out_shape[0] == 20;
+		placed &= strcmp(model_layer_at(d, map[8] - 2)->kind, "flatten") == 0 &&
+			  map[8] - 2 == map[7];
+		tap_ok(placed, "dups %s: chandup right before each edited layer", what);
+		/* new weights: original values kept, appended columns zero */
+		int kept = 1;
+		for (int k = 0; k < 3; k++) {
+			size_t nw;
+			const float *w = model_layer_weight(m, layers[k], NULL);
+			float *wd = model_layer_weight(d, map[layers[k]], &nw);
+			int O = model_layer_at(m, layers[k])->out_shape[0];
+			kept &= nw == (size_t)O * (I[k] + 3) * K[k];
+			for (int o = 0; o < O && kept; o++)
+				for (int i = 0; i < (I[k] + 3) * K[k]; i++) {
+					float v = wd[(size_t)o * (I[k] + 3) * K[k] + i];
+					kept &= i < I[k] * K[k] ? v == w[(size_t)o * I[k] * K[k] + i]
+								: v == 0.0f;
+				}
+		}
+		tap_ok(kept, "dups %s: widened weights keep the old values, appended ones are 0",
+		       what);
+		for (int k = 0; k < 3; k++) {
+			int O = model_layer_at(m, layers[k])->out_shape[0];
+			fill_split(model_layer_weight(d, map[layers[k]], NULL),
+				   model_layer_weight(m, layers[k], NULL), O, I[k], K[k], src[k], 3,
+				   style);
+		}
+		float *got = eval_copy(d, x, B);
+		tap_near_arrays(got, want, (size_t)B * 4, 1e-5 * mx, 1e-5,
+				"dups %s: the same outputs as the original", what);
+		free(got);
+		if (style == 1)
+			gradient_check(d, 3, 30, 1e-3, 1e-2, "derived model with chandup layers");
+		model_free(d);
+	}
+	free(want);
+	free(x);
+	model_free(m);
+
+	/* a chandup with other factors inside a network: gradients through it */
+	m = model_begin("dupgrad", 2, 5, 5, 3);
+	model_add_conv2d(m, MODEL_INPUT, 3, 3, 1, 1, 1);
+	model_add_relu(m, MODEL_PREV);
+	static const int32_t s5[5] = {2, 0, 1, 2, 0};
+	static const float f5[5] = {1.0f, -0.5f, 2.0f, 0.25f, 1.0f};
+	model_add_chandup(m, MODEL_PREV, 5, s5, f5);
+	model_add_conv2d(m, MODEL_PREV, 4, 3, 1, 0, 1);
+	model_add_relu(m, MODEL_PREV);
+	model_add_flatten(m, MODEL_PREV);
+	model_add_linear(m, MODEL_PREV, 3, 1);
+	char *cause = NULL;
+	if (model_finish(m, 4, &cause) < 0) {
+		tap_ok(0, "dupgrad builds: %s", cause);
+		free(cause);
+	} else {
+		tap_eq_str(model_layer_at(m, 2)->kind, "chandup", "a chandup layer reports its kind");
+		tap_ok(model_layer_at(m, 2)->out_shape[0] == 5 && model_layer_at(m, 2)->params == 0 &&
+			       model_layer_at(m, 2)->macs == 0,
+		       "chandup: 5 channels out, no parameters, no MACs");
+		randomise_bn(m, 5); /* biases away from 0: no ReLU input sits at its kink */
+		gradient_check(m, 3, 30, 1e-3, 1e-2, "network with a chandup (factors -0.5..2)");
+	}
+	model_free(m);
+
+	/* a chandup reading a channel that does not exist */
+	m = model_begin("dupbad", 2, 5, 5, 3);
+	static const int32_t bad[3] = {0, 1, 2};
+	int r = model_add_chandup(m, MODEL_INPUT, 3, bad, NULL);
+	int fin = model_finish(m, 1, &cause);
+	tap_ok(r == -1 && fin == -1 && cause && strstr(cause, "chandup"),
+	       "a chandup reading channel 2 of 2 is refused: %s", cause ? cause : "(none)");
+	free(cause);
+	model_free(m);
+}
+
+/* Copy of m's activation of layer i (B examples; the model input for MODEL_INPUT). */
+static float *
+activation_copy(struct model *m, int i, int B)
+{
+	int c, h, w;
+	size_t n;
+	const float *src;
+	if (i == MODEL_INPUT) {
+		model_input_shape(m, &c, &h, &w);
+		n = (size_t)c * h * w;
+		src = model_input(m);
+	} else {
+		const int *s = model_layer_at(m, i)->out_shape;
+		n = (size_t)s[0] * s[1] * s[2];
+		src = model_activation(m, i);
+	}
+	float *out = xmalloc((size_t)B * n * sizeof *out);
+	memcpy(out, src, (size_t)B * n * sizeof *out);
+	return out;
+}
+
+/* Index of the first layer of kind at or after `from` (-1 if none). */
+static int
+next_kind(const struct model *m, int from, const char *kind)
+{
+	for (int i = from; i < model_layer_count(m); i++)
+		if (strcmp(model_layer_at(m, i)->kind, kind) == 0)
+			return i;
+	return -1;
+}
+
+/* Slice [a, b] of m fed with the activation m's layer a reads must give m's activation of b. */
+static void
+check_slice(struct model *m, int a, int b, const float *x, int B, const char *what)
+{
+	char *cause = NULL;
+	model_reserve(m, B, 0);
+	int c, h, w;
+	model_input_shape(m, &c, &h, &w);
+	memcpy(model_input(m), x, (size_t)B * c * h * w * sizeof *x);
+	model_forward(m, B, 0, NULL);
+	float *in = activation_copy(m, model_layer_input(m, a), B);
+	float *want = activation_copy(m, b, B); /* for the last layer: the logits */
+	struct model *s = model_slice(m, a, b, 0, &cause);
+	tap_ok(s != NULL, "%s: slice %d..%d builds%s%s", what, a, b, cause ? ": " : "",
+	       cause ? cause : "");
+	free(cause);
+	if (s) {
+		const int *os = model_layer_at(m, b)->out_shape;
+		size_t n = (size_t)B * os[0] * os[1] * os[2];
+		int sc, sh, sw;
+		model_input_shape(s, &sc, &sh, &sw);
+		int ic, ih, iw;
+		model_layer_input_shape(m, a, &ic, &ih, &iw);
+		tap_ok(sc == ic && sh == ih && sw == iw &&
+			       (size_t)model_classes(s) == (size_t)os[0] * os[1] * os[2] &&
+			       model_layer_count(s) == b - a + 1,
+		       "%s: the slice's input is %dx%dx%d, its output %d values, %d layers", what,
+		       sc, sh, sw, model_classes(s), model_layer_count(s));
+		float *got = eval_copy(s, in, B);
+		tap_same_floats(got, want, n, "%s: slice output = model_activation(%d)", what, b);
+		free(got);
+		model_free(s);
+	}
+	free(in);
+	free(want);
+}
+
+static void
+test_slice(void)
+{
+	struct model *m = zoo("resnet20", 1, 8, 8);
+	if (!m)
+		return;
+	randomise_bn(m, 41);
+	const int B = 3, n = model_layer_count(m);
+	float *x = xmalloc((size_t)B * 64 * sizeof *x);
+	fill_normal(x, (size_t)B * 64, 42);
+	/* the first block: conv bn relu conv bn add relu after the stem (conv bn relu) */
+	int a = next_kind(m, 1, "conv2d"), add = next_kind(m, a, "residual"), end = add + 1;
+	tap_ok(a == 3 && add == 8 && strcmp(model_layer_at(m, end)->kind, "relu") == 0 &&
+		       model_layer_input2(m, add) == 2,
+	       "resnet20: the first block is layers 3..9, its add reads the stem's ReLU");
+	check_slice(m, 0, 2, x, B, "resnet20 stem (reads the model input)");
+	check_slice(m, a, end, x, B, "resnet20 first block");
+	check_slice(m, a, end + 7, x, B, "resnet20 two blocks");
+	check_slice(m, a, n - 1, x, B, "resnet20 to the logits");
+	/* the second conv of the block: the add reads the block input from outside */
+	char *cause = NULL;
+	struct model *s = model_slice(m, a + 3, end, 0, &cause);
+	tap_ok(s == NULL && cause && strstr(cause, "outside") && strstr(cause, "06_conv"),
+	       "a slice whose residual reads across its start is refused: %s",
+	       cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	model_free(s);
+	/* a slice ending inside a block, whose later layers read it, is still a model */
+	s = model_slice(m, a, a + 2, 0, &cause);
+	tap_ok(s != NULL, "a slice ending mid-block (conv bn relu) builds");
+	model_free(s);
+	free(cause);
+
+	/*
+	 * input_grad: the first block of the folded network (conv, ReLU, conv,
+	 * the add reading the slice input too, ReLU), and the first conv and
+	 * batch norm of the unfolded one (training mode: batch statistics; no
+	 * ReLU, whose kinks the batch statistics would move for every value at
+	 * once), against central differences of L = Σ r·y in double.
+	 */
+	int map[128];
+	struct model *f = n <= 128 ? model_derive(m, 1, NULL, map, NULL) : NULL;
+	for (int v = 0; v < 2; v++) {
+		struct model *src = v ? m : f;
+		int s0 = v ? a : map[a], s1 = v ? a + 1 : map[end];
+		const char *what = v ? "unfolded conv + batch norm (training mode)" : "folded first block";
+		if (!src) {
+			tap_ok(0, "%s: model", what);
+			continue;
+		}
+		struct model *sl = model_slice(src, s0, s1, 1, &cause);
+		if (!sl) {
+			tap_ok(0, "%s: input_grad slice: %s", what, cause);
+			free(cause);
+			cause = NULL;
+			continue;
+		}
+		int K = model_classes(sl), c, h, w;
+		model_input_shape(sl, &c, &h, &w);
+		size_t ni = (size_t)B * c * h * w;
+		float *r = xmalloc((size_t)B * K * sizeof *r);
+		fill_normal(r, (size_t)B * K, 43);
+		model_reserve(sl, B, 1);
+		float *in = model_input(sl);
+		fill_normal(in, ni, 44);
+		model_forward(sl, B, 1, NULL);
+		memcpy(model_output_grad(sl), r, (size_t)B * K * sizeof *r);
+		model_zero_grad(sl);
+		model_backward(sl, B);
+		float *dx = xmalloc(ni * sizeof *dx);
+		memcpy(dx, model_input_grad(sl), ni * sizeof *dx);
+		struct rng pick;
+		rng_seed(&pick, 45);
+		float num[24], ana[24];
+		int got = 0, kinks = 0;
+		while (got < 24 && kinks < 24) {
+			size_t j = rng_below(&pick, (uint32_t)ni);
+			double d[2];
+			for (int t = 0; t < 2; t++) {
+				double hstep = t ? 5e-3 : 1e-2, l[2];
+				float save = in[j];
+				for (int sgn = 0; sgn < 2; sgn++) {
+					in[j] = save + (float)(sgn ? -hstep : hstep);
+					const float *y = model_forward(sl, B, 1, NULL);
+					double sum = 0;
+					for (int i = 0; i < B * K; i++)
+						sum += (double)r[i] * y[i];
+					l[sgn] = sum;
+				}
+				in[j] = save;
+				d[t] = (l[0] - l[1]) / (2 * hstep);
+			}
+			if (fabs(d[0] - d[1]) > 1e-3 + 1e-2 * fabs(d[1])) {
+				kinks++;
+				continue;
+			}
+			num[got] = (float)d[1];
+			ana[got] = dx[j];
+			got++;
+		}
+		tap_ok(got == 24, "%s: %d inputs checked, %d replaced at kinks", what, got, kinks);
+		tap_near_arrays(ana, num, (size_t)got, 2e-3, 1e-2,
+				"%s: model_input_grad matches central differences", what);
+		double norm = max_abs(dx, ni);
+		tap_ok(norm > 0, "%s: the input gradient is not zero (max %.3g)", what, norm);
+		free(dx);
+		free(r);
+		model_free(sl);
+	}
+	model_free(f);
+	free(x);
+	model_free(m);
+}
+
 int
 main(void)
 {
@@ -570,5 +1121,8 @@ main(void)
 	test_forward();
 	test_gradients();
 	test_quantizers();
+	test_fold_bn();
+	test_derive_dups();
+	test_slice();
 	return tap_done();
 }

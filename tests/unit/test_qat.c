@@ -213,29 +213,6 @@ cap_metric_get(const struct capture *c, int step, const char *name, double *v)
 	return 0;
 }
 
-/* ---- /quant groups ---- */
-
-static const struct io_h5_group *
-qgroup(const struct io_h5_groups *gs, const char *group)
-{
-	char p[64];
-	snprintf(p, sizeof p, "quant/%s", group);
-	return io_h5_groups_find(gs, p);
-}
-
-static double
-gnum(const struct io_h5_group *g, const char *name)
-{
-	const struct io_h5_attr *a = g ? io_h5_group_attr(g, name) : NULL;
-	return a && !a->str ? a->num : NAN;
-}
-
-static const char *
-gstr(const struct io_h5_group *g, const char *name)
-{
-	const struct io_h5_attr *a = g ? io_h5_group_attr(g, name) : NULL;
-	return a && a->str ? a->str : "";
-}
 
 /* ======================================================================== */
 
@@ -431,7 +408,7 @@ static int reconstruct_codes(const struct io_h5_group *qg, const int32_t *cd, fl
 static int
 reconstruct(const struct io_h5_groups *gs, const char *g, float *rec, size_t n, int oc)
 {
-	const struct io_h5_group *qg = qgroup(gs, g);
+	const struct io_h5_group *qg = testdata_quant_group(gs, g);
 	const struct io_h5_data *codes = qg ? io_h5_group_dataset(qg, "codes_w") : NULL;
 	/* int8, or int32 when a code does not fit (APoT's unclamped 8-bit rule) */
 	if (!codes || (codes->type != IO_H5_I8 && codes->type != IO_H5_I32) || codes->size != n)
@@ -448,15 +425,15 @@ reconstruct(const struct io_h5_groups *gs, const char *g, float *rec, size_t n, 
 static int
 reconstruct_codes(const struct io_h5_group *qg, const int32_t *cd, float *rec, size_t n, int oc)
 {
-	const char *kind = gstr(qg, "w_kind");
+	const char *kind = testdata_attr_str(qg, "w_kind");
 	if (strcmp(kind, "fl8") == 0) {
-		double s = gnum(qg, "scale_w_codes");
+		double s = testdata_attr_num(qg, "scale_w_codes");
 		for (size_t i = 0; i < n; i++)
 			rec[i] = (float)(cd[i] * s);
 		return 0;
 	}
-	double factor = gnum(qg, "factor_w");
-	if (strcmp(gstr(qg, "w_scheme"), "uniform") == 0) {
+	double factor = testdata_attr_num(qg, "factor_w");
+	if (strcmp(testdata_attr_str(qg, "w_scheme"), "uniform") == 0) {
 		const struct io_h5_data *sc = io_h5_group_dataset(qg, "scale_w");
 		if (!sc || (sc->size != 1 && sc->size != (size_t)oc))
 			return -1;
@@ -536,9 +513,9 @@ check_quant_layer(struct model *m, struct qat *q, const struct io_h5_groups *gs,
 	float *y = xalloc_floats(n), *rec = xalloc_floats(n);
 	char name[160];
 	tap_eq_int((long)qat_quantized_weight(q, g, y), (long)n, "%s: %s quantized", lc->name, g);
-	const struct io_h5_group *qg = qgroup(gs, g);
-	tap_ok(qg && strcmp(gstr(qg, "w_kind"), "quant") == 0 &&
-		       strcmp(gstr(qg, "w_scheme"), lc->scheme) == 0,
+	const struct io_h5_group *qg = testdata_quant_group(gs, g);
+	tap_ok(qg && strcmp(testdata_attr_str(qg, "w_kind"), "quant") == 0 &&
+		       strcmp(testdata_attr_str(qg, "w_scheme"), lc->scheme) == 0,
 	       "%s: /quant/%s has w_kind=quant, w_scheme=%s", lc->name, g, lc->scheme);
 
 	/* factor_w: 1, the weight's std or its mean |W| */
@@ -548,7 +525,7 @@ check_quant_layer(struct model *m, struct qat *q, const struct io_h5_groups *gs,
 		mabs += fabs(t->data[i]);
 	mabs /= (double)n;
 	int fk = lc->factor[k - 1];
-	double want = fk == 1 ? std : fk == 2 ? mabs : 1.0, factor = gnum(qg, "factor_w");
+	double want = fk == 1 ? std : fk == 2 ? mabs : 1.0, factor = testdata_attr_num(qg, "factor_w");
 	tap_near(factor, want, 1e-6 * want, "%s: %s factor_w is %s", lc->name, g, factor_names[fk]);
 
 	/* on the level set: y/factor = ±level; uniform: an integer number of steps */
@@ -614,8 +591,8 @@ check_fl8_layer(struct model *m, struct qat *q, struct io_h5_groups *gs,
 	tap_ok(!off && (!apot || fabs(y[0] / step + 190) <= 1e-3),
 	       "%s: 00_conv (fl8) lies on the grid of %s/127%s", lc->name,
 	       apot ? "the signed max" : "max |W|", apot ? ", unclamped below -m" : "");
-	const struct io_h5_group *qg = qgroup(gs, "00_conv");
-	tap_ok(qg && strcmp(gstr(qg, "w_kind"), "fl8") == 0 && !io_h5_group_attr(qg, "w_scheme"),
+	const struct io_h5_group *qg = testdata_quant_group(gs, "00_conv");
+	tap_ok(qg && strcmp(testdata_attr_str(qg, "w_kind"), "fl8") == 0 && !io_h5_group_attr(qg, "w_scheme"),
 	       "%s: /quant/00_conv is fl8 with no weight quantizer", lc->name);
 	int rc = reconstruct(gs, "00_conv", rec, n, t->shape[0]);
 	size_t bad = rc == 0 ? first_mismatch(rec, y, n) : 1;
@@ -760,9 +737,9 @@ wn_directions(struct wn_case *w)
 
 	struct io_h5_groups gs = {0};
 	qat_export(w->q, &gs);
-	const struct io_h5_group *qg = qgroup(&gs, "01_fc");
-	tap_ok(qg && strcmp(gstr(qg, "w_norm"), strcmp(sc, "lcq") ? "wn" : "lwn") == 0 &&
-		       fabs(gnum(qg, "factor_w") - std) <= 1e-6 * std,
+	const struct io_h5_group *qg = testdata_quant_group(&gs, "01_fc");
+	tap_ok(qg && strcmp(testdata_attr_str(qg, "w_norm"), strcmp(sc, "lcq") ? "wn" : "lwn") == 0 &&
+		       fabs(testdata_attr_num(qg, "factor_w") - std) <= 1e-6 * std,
 	       "%s: the single linear layer is normalised, its std restored", sc);
 	io_h5_groups_free(&gs);
 
@@ -810,7 +787,7 @@ wn_design(struct wn_case *w, double std0, double margin)
 {
 	struct io_h5_groups gs = {0};
 	qat_export(w->q, &gs);
-	const struct io_h5_group *qg = qgroup(&gs, "01_fc");
+	const struct io_h5_group *qg = testdata_quant_group(&gs, "01_fc");
 	const struct io_h5_data *lv = qg ? io_h5_group_dataset(qg, "levels_w") : NULL;
 	const float *l = lv ? lv->data : NULL;
 	size_t nl = lv ? lv->size : 0, n = w->n, na = 0;
@@ -1087,8 +1064,8 @@ test_qnn(const struct dataset *d)
 	int nbin = 0;
 	char bin[4][32];
 	for (int i = 0; i < model_layer_count(m); i++) {
-		const struct io_h5_group *g = qgroup(&gs, model_layer_at(m, i)->group);
-		if (g && strcmp(gstr(g, "w_scheme"), "qnn") == 0 && nbin < 4)
+		const struct io_h5_group *g = testdata_quant_group(&gs, model_layer_at(m, i)->group);
+		if (g && strcmp(testdata_attr_str(g, "w_scheme"), "qnn") == 0 && nbin < 4)
 			snprintf(bin[nbin++], sizeof bin[0], "%s", model_layer_at(m, i)->group);
 	}
 	io_h5_groups_free(&gs);

@@ -2,10 +2,13 @@
  * testdata: synthetic datasets and model snapshots for the unit tests (see
  * testdata.h).
  */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/data.h"
+#include "engine/io_h5.h"
 #include "engine/model.h"
 #include "engine/rng.h"
 #include "engine/util.h"
@@ -71,3 +74,25 @@ snapshot(const struct model *m, size_t *n_out)
 	return s;
 }
 
+
+const struct io_h5_group *
+testdata_quant_group(const struct io_h5_groups *gs, const char *group)
+{
+	char p[64];
+	snprintf(p, sizeof p, "quant/%s", group);
+	return io_h5_groups_find(gs, p);
+}
+
+double
+testdata_attr_num(const struct io_h5_group *g, const char *name)
+{
+	const struct io_h5_attr *a = g ? io_h5_group_attr(g, name) : NULL;
+	return a && !a->str ? a->num : NAN;
+}
+
+const char *
+testdata_attr_str(const struct io_h5_group *g, const char *name)
+{
+	const struct io_h5_attr *a = g ? io_h5_group_attr(g, name) : NULL;
+	return a && a->str ? a->str : "";
+}

@@ -22,4 +22,15 @@ void free_blobs(struct dataset *d);
 /* Every stored tensor of m, concatenated, count in *n_out (caller frees). */
 float *snapshot(const struct model *m, size_t *n_out);
 
+/* ---- a model file's /quant groups (engine/io_h5.h) ---- */
+
+struct io_h5_group;
+struct io_h5_groups;
+/* /quant/GROUP of gs, or NULL. */
+const struct io_h5_group *testdata_quant_group(const struct io_h5_groups *gs, const char *group);
+/* Numeric attribute name of g (NAN when g or the attribute is missing, or it is text). */
+double testdata_attr_num(const struct io_h5_group *g, const char *name);
+/* Text attribute name of g ("" when missing). */
+const char *testdata_attr_str(const struct io_h5_group *g, const char *name);
+
 #endif
