@@ -586,6 +586,20 @@ job_save_model(struct job *j, const struct model *m, char **cause)
 	*strrchr(dir, '/') = '\0';
 	int ret = -1;
 	struct io_h5_groups gs = {0};
+	struct stat st;
+	if (!j->reuse && stat(path, &st) == 0) {
+		/* a new run never had a file: this one is another database's (runs/ is shared) */
+		err_set(cause,
+			"%s already exists, but run %lld is new in %s: the file belongs to another "
+			"database in the same directory (or to a deleted one); give each database a "
+			"directory of its own, or remove the stale file",
+			path, (long long)j->run_id, db_path(j->db));
+		free(rel);
+		free(path);
+		free(runs);
+		free(dir);
+		return -1;
+	}
 	if (j->qat)
 		qat_export(j->qat, &gs);
 	if (j->ptq)

@@ -48,4 +48,13 @@ json_check "eval --json of a model file: absolute path, no parent" "$T/eval.json
 golden train-force 0 train model=mlp epochs=1 train.n=2000 test.n=500 threads=2 --force --quiet
 "$QBENCH" ls --json >"$T/ls2.json"
 json_check "--force reruns in place: still four runs" "$T/ls2.json" "len(d) == 4"
+
+# A second database in the same directory must not overwrite the first one's models.
+cmp_before=$(cksum <"$T/runs/1/model.h5")
+"$QBENCH" --db "$T/other.db" train model=mlp epochs=1 train.n=300 test.n=100 threads=2 \
+	--quiet 2>"$T/err"
+[ $? -eq 4 ] && grep -q "runs/1/model.h5 already exists, but run 1 is new in" "$T/err"
+check $? "a new run whose model file exists (another database's) fails with a clear message"
+[ "$(cksum <"$T/runs/1/model.h5")" = "$cmp_before" ]
+check $? "the other database's model file is left as it was"
 done_testing
