@@ -91,8 +91,8 @@ struct player {
 	int recon_w;		/* AdaRound weights */
 	struct round_grid grid;
 	float *v, *dv;		/* AdaRound V and its gradient (into the unit's arrays) */
-	int soft;		/* inside a reconstruction: soft decisions and QDrop */
-	float tau;
+	int soft;		/* inside a reconstruction: QDrop and learning */
+	float tau;		/* border: temperature of the sigmoid surrogate in backward */
 	double keep;		/* QDrop: probability of keeping the quantization */
 	struct rng drop_rng;
 	unsigned char *mask;
@@ -301,7 +301,7 @@ act_forward(void *ctx, float *y, const float *x, size_t n, int training)
 	(void)training;
 	struct player *L = ctx;
 	if (L->has_border)
-		round_border_forward(&L->border, y, x, n, L->soft ? L->tau : 0.0f);
+		round_border_forward(&L->border, y, x, n, 0.0f);
 	else
 		quant_forward(L->aq, y, x, n, 0);
 	if (!L->soft || L->keep >= 1.0)
@@ -435,6 +435,16 @@ make_players(struct ptq *p)
 		L->K = (int)(wn / ((size_t)L->O * L->I0));
 		L->C = L->I;
 		L->P = conv ? hi * wi : 1;
+		/* a linear layer over a flattened feature map: its borders follow the map's channels */
+		int src = model_layer_input(p->f, i);
+		if (!conv && src >= 0 && strcmp(model_layer_at(p->f, src)->kind, "flatten") == 0) {
+			int c2, h2, w2;
+			model_layer_input_shape(p->f, src, &c2, &h2, &w2);
+			if (h2 * w2 > 1) {
+				L->C = c2;
+				L->P = h2 * w2;
+			}
+		}
 		k++;
 	}
 	free(inv);
@@ -523,11 +533,12 @@ static void
 split_acts(struct ptq *p, struct player *L, const float *w, const float *X, int n, float **out)
 {
 	int C = L->I0, ns = ocs_split_count(p->cfg.ocs_ratio, C);
+	int P = L->C == L->I0 ? L->P : 1; /* linear layers split features */
 	float *cmax = xcalloc((size_t)C, sizeof *cmax);
 	for (int b = 0; b < n; b++)
 		for (int c = 0; c < C; c++) {
-			const float *x = X + ((size_t)b * C + c) * L->P;
-			for (int i = 0; i < L->P; i++)
+			const float *x = X + ((size_t)b * C + c) * P;
+			for (int i = 0; i < P; i++)
 				if (fabsf(x[i]) > cmax[c])
 					cmax[c] = fabsf(x[i]);
 		}
@@ -1074,6 +1085,9 @@ build_q(struct ptq *p, char **cause)
 		L->qidx = p->qmap[L->fidx];
 		L->dup = L->n_out ? model_layer_input(p->q, L->qidx) : -1;
 		if (L->n_out) {
+			/* duplicated inputs: channels of their own (features for linear layers) */
+			if (L->C != L->I)
+				L->P = 1;
 			L->I = L->n_out;
 			L->C = L->n_out;
 		}
