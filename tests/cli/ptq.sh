@@ -175,7 +175,8 @@ import sys, h5py, numpy as np
 q = h5py.File(sys.argv[1], 'r')['quant']
 assert q.attrs['border'] == 'aquant'
 assert 'border_phi' not in q['00_conv']
-assert q['03_conv/border_phi'].shape == (32, 15) and q['08_fc/border_phi'].shape == (9216, 15)
+# 08_fc reads the flattened 64x12x12 map: one border per map channel
+assert q['03_conv/border_phi'].shape == (32, 15) and q['08_fc/border_phi'].shape == (64, 15)
 assert q['10_fc/border_phi'].shape == (128, 255)
 assert np.count_nonzero(q['03_conv/border_phi'][()]) > 0
 assert np.all(np.isfinite(q['08_fc/border_phi'][()]))
