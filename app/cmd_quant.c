@@ -145,6 +145,23 @@ h5_finish(hid_t *fout, const char *tmp, const char *path)
 
 /* ---- scheme=S: one quantizer ---- */
 
+/*
+ * Opens --in and reads its dataset x (*n elements, dims/rank); returns
+ * CMD_EXIT_OK, or prints the error and returns CMD_EXIT_IO.
+ */
+static int
+open_input(const struct cmd_ctx *ctx, hid_t *fin, float **x, size_t *n, hsize_t *dims, int *rank)
+{
+	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+	*fin = H5Fopen(ctx->in_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	if (*fin < 0)
+		return cmd_error(CMD_EXIT_IO, "%s: cannot open as HDF5", ctx->in_path);
+	*x = h5_read(*fin, "x", n, dims, rank);
+	if (!*x)
+		return cmd_error(CMD_EXIT_IO, "%s: no readable dataset 'x'", ctx->in_path);
+	return CMD_EXIT_OK;
+}
+
 static int
 scheme_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -160,17 +177,8 @@ scheme_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
 		goto out;
 	}
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-	fin = H5Fopen(ctx->in_path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	if (fin < 0) {
-		ret = cmd_error(CMD_EXIT_IO, "%s: cannot open as HDF5", ctx->in_path);
+	if ((ret = open_input(ctx, &fin, &x, &n, dims, &rank)) != CMD_EXIT_OK)
 		goto out;
-	}
-	x = h5_read(fin, "x", &n, dims, &rank);
-	if (!x) {
-		ret = cmd_error(CMD_EXIT_IO, "%s: no readable dataset 'x'", ctx->in_path);
-		goto out;
-	}
 	go = h5_read(fin, "grad_out", &ngo, NULL, NULL);
 	theta = h5_read(fin, "theta", &nth, NULL, NULL);
 	scale = h5_read(fin, "scale", &nsc, NULL, NULL);
@@ -515,17 +523,8 @@ ptq_mode_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
 		goto out;
 	}
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-	fin = H5Fopen(ctx->in_path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	if (fin < 0) {
-		ret = cmd_error(CMD_EXIT_IO, "%s: cannot open as HDF5", ctx->in_path);
+	if ((ret = open_input(ctx, &fin, &x, &n, dims, &rank)) != CMD_EXIT_OK)
 		goto out;
-	}
-	x = h5_read(fin, "x", &n, dims, &rank);
-	if (!x) {
-		ret = cmd_error(CMD_EXIT_IO, "%s: no readable dataset 'x'", ctx->in_path);
-		goto out;
-	}
 	if (a.ratio > 0) {
 		int dims_ok = rank == 2 || rank == 4;
 		for (int i = 0; dims_ok && i < rank; i++)

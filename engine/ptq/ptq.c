@@ -218,16 +218,6 @@ layer_out_size(const struct model *m, int i)
 }
 
 static double
-sqnr_db(double sig, double noise)
-{
-	if (!(sig > 0))
-		return NAN;
-	if (!(noise > 0))
-		return INFINITY;
-	return 10.0 * log10(sig / noise);
-}
-
-static double
 sqnr_of(const float *x, const float *y, size_t n)
 {
 	double sig = 0, noise = 0;
@@ -236,7 +226,7 @@ sqnr_of(const float *x, const float *y, size_t n)
 		sig += (double)x[i] * x[i];
 		noise += d * d;
 	}
-	return sqnr_db(sig, noise);
+	return quant_sqnr_db(sig, noise);
 }
 
 /* Parameters of a whole border (every channel). */

@@ -821,16 +821,6 @@ qat_train_plugin(struct qat *q, double lr_scale, struct train_plugin *out)
  * Statistics and costs
  * ------------------------------------------------------------------------- */
 
-static double
-sqnr_db(double sig, double noise)
-{
-	if (!(sig > 0))
-		return NAN;
-	if (!(noise > 0))
-		return INFINITY;
-	return 10.0 * log10(sig / noise);
-}
-
 static int
 weight_bits(const struct qlayer *L)
 {
@@ -953,7 +943,7 @@ qat_report(struct qat *q, int step, int final, const struct engine_events *ev)
 	measure(q);
 	for (int k = 0; k < q->n_layers; k++) {
 		struct qlayer *L = &q->layers[k];
-		double sw = sqnr_db(L->sw_sig, L->sw_noise), sa = sqnr_db(L->sa_sig, L->sa_noise);
+		double sw = quant_sqnr_db(L->sw_sig, L->sw_noise), sa = quant_sqnr_db(L->sa_sig, L->sa_noise);
 		if (!final) {
 			if (L->wq && has_learned_clip(L->wq))
 				metric_layer(ev, step, L->group, "clip_w", quant_clip_of(L->wq));

@@ -188,3 +188,13 @@ quant_hook(struct quant *q, struct model_quantizer *h)
 	h->forward = hook_forward;
 	h->backward = hook_backward;
 }
+
+double
+quant_sqnr_db(double sig, double noise)
+{
+	if (!(sig > 0))
+		return NAN;
+	if (!(noise > 0))
+		return INFINITY;
+	return 10.0 * log10(sig / noise);
+}

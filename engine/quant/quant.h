@@ -149,6 +149,8 @@ void quant_hook(struct quant *q, struct model_quantizer *h);
 
 /* round half to even */
 float quant_round(float v);
+/* 10·log10(sig/noise) in dB: NAN without signal, INFINITY without noise. */
+double quant_sqnr_db(double sig, double noise);
 /* APoT (additive) or PoT level set Λ_B, normalised to max 1, ascending; B in 2..6 (apot.c). */
 int quant_apot_build_levels(float *out, int B, int additive);
 /* Weight normalisation (w - mean) / std, unbiased std (METHODS §1.2, §2.3). */
