@@ -1332,8 +1332,8 @@ model_derive(const struct model *m, int fold_bn, const struct model_dup *dups, i
 	return d;
 }
 
-struct model *
-model_slice(const struct model *m, int first, int last, int input_grad, char **cause)
+int
+model_slice_check(const struct model *m, int first, int last, char **cause)
 {
 	assert(m->finished && 0 <= first && first <= last && last < m->n_layers);
 	int src = m->layers[first].in;
@@ -1341,12 +1341,20 @@ model_slice(const struct model *m, int first, int last, int input_grad, char **c
 		const struct layer *l = &m->layers[i];
 		int ins[2] = {l->in, l->kind == LAYER_RESIDUAL ? l->in2 : first};
 		for (int j = 0; j < 2; j++)
-			if (ins[j] != src && (ins[j] < first || ins[j] > last)) {
-				err_set(cause, "%s: layers %s..%s read layer %d from outside", m->arch,
-					m->layers[first].group, m->layers[last].group, ins[j]);
-				return NULL;
-			}
+			if (ins[j] != src && (ins[j] < first || ins[j] > last))
+				return err_set(cause, "%s: layers %s..%s read layer %d from outside",
+					       m->arch, m->layers[first].group,
+					       m->layers[last].group, ins[j]);
 	}
+	return 0;
+}
+
+struct model *
+model_slice(const struct model *m, int first, int last, int input_grad, char **cause)
+{
+	if (model_slice_check(m, first, last, cause) < 0)
+		return NULL;
+	int src = m->layers[first].in;
 	int c = src >= 0 ? m->layers[src].oc : m->c, h = src >= 0 ? m->layers[src].oh : m->h,
 	    w = src >= 0 ? m->layers[src].ow : m->w;
 	const struct layer *end = &m->layers[last];

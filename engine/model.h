@@ -271,6 +271,9 @@ struct model *model_derive(const struct model *m, int fold_bn, const struct mode
 struct model *model_slice(const struct model *m, int first, int last, int input_grad,
 			  char **cause);
 
+/* 0 when layers first..last can be sliced, else -1 with *cause (no model is built). */
+int model_slice_check(const struct model *m, int first, int last, char **cause);
+
 /* After model_backward() of a slice made with input_grad: dL/d input (B, c, h, w). */
 float *model_input_grad(struct model *m);
 

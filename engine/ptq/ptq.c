@@ -772,15 +772,6 @@ unit_start(const struct ptq *p, int k)
 	return p->L[k].dup >= 0 ? p->L[k].dup : p->L[k].qidx;
 }
 
-/* Nonzero when q's layers [s, e] read nothing but each other and s's input. */
-static int
-span_ok(const struct model *q, int s, int e)
-{
-	struct model *t = model_slice(q, s, e, 0, NULL);
-	int ok = t != NULL;
-	model_free(t);
-	return ok;
-}
 
 /*
  * Reconstructs the unit of q's layers [s, e] (players U, nu of them): AdaRound
@@ -1250,13 +1241,13 @@ ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 			int s = unit_start(p, k), e, j = k + 1;
 			if (c->recon_block) {
 				/* up to the next start the rest of the network can begin at */
-				while (j < p->nL && !span_ok(p->q, unit_start(p, j), nl - 1))
+				while (j < p->nL && model_slice_check(p->q, unit_start(p, j), nl - 1, NULL) < 0)
 					j++;
 				e = j < p->nL ? unit_start(p, j) - 1 : nl - 1;
 			} else {
 				/* the layer and what follows it, as far as it reads nothing else */
 				e = j < p->nL ? unit_start(p, j) - 1 : nl - 1;
-				while (e > p->L[k].qidx && !span_ok(p->q, s, e))
+				while (e > p->L[k].qidx && model_slice_check(p->q, s, e, NULL) < 0)
 					e--;
 			}
 			int nu = unit_players(p, s, e, U), learn = 0;
