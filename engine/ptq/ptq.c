@@ -987,6 +987,59 @@ out:
 }
 
 /* ---------------------------------------------------------------------------
+ * Statistics helpers
+ * ------------------------------------------------------------------------- */
+
+/*
+ * The SQNR of player L's activation quantizer on its input in model m (layer
+ * idx) over the calibration images, into *out. With build non-NULL, L's
+ * quantizer is first built from that input per build's configuration.
+ * Returns 0, or -1 with *cause.
+ */
+static int
+input_sqnr(struct ptq *p, struct model *m, int idx, struct player *L, struct ptq *build,
+	   double *out, char **cause)
+{
+	size_t nx = (size_t)p->calib_n * layer_in_size(m, idx);
+	float *X = xalloc_floats(nx), *Y = xalloc_floats(nx);
+	capture(m, p->calib_x, p->calib_n, p->chw, idx, X, -1, NULL, NULL);
+	int rc = build ? build_act(build, L, X, nx, cause) : 0;
+	if (rc == 0) {
+		act_forward(L, Y, X, nx, 0);
+		*out = sqnr_of(X, Y, nx);
+	}
+	xfree_aligned(Y);
+	xfree_aligned(X);
+	return rc;
+}
+
+/* M: player L's roles and shapes before splitting, owning nothing yet. */
+static void
+player_unsplit(struct player *M, const struct player *L)
+{
+	memset(M, 0, sizeof *M);
+	M->orig = L->orig;
+	M->fidx = L->fidx;
+	M->qidx = L->qidx;
+	M->dup = -1;
+	M->group = L->group;
+	M->first = L->first;
+	M->last = L->last;
+	M->w_bits = L->w_bits;
+	M->a_bits = L->a_bits;
+	M->w_scheme = L->w_scheme;
+	M->a_scheme = L->a_scheme;
+	M->uniform_w = L->uniform_w;
+	M->uniform_a = L->uniform_a;
+	M->a_signed = L->a_signed;
+	M->input_is_image = L->input_is_image;
+	M->O = L->O;
+	M->I0 = M->I = M->C = L->I0;
+	M->K = L->K;
+	M->P = L->P;
+}
+
+/* ---------------------------------------------------------------------------
  * The pipeline
  * ------------------------------------------------------------------------- */
 
@@ -1136,7 +1189,7 @@ ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 	if (ptq_check(c, cause) < 0)
 		return -1;
 	struct ptq *p = ptq_alloc(m, c);
-	float *X = NULL, *w_split = NULL;
+	float *X = NULL;
 	struct rng r0, stoch, recon;
 	rng_seed(&r0, c->seed);
 	rng_split(&stoch, &r0, STREAM_STOCH);
@@ -1264,6 +1317,10 @@ ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 	}
 
 	/* 5. statistics on the calibration set */
+	struct ptq_config c0 = *c; /* the same quantizers without splitting */
+	c0.ocs_ratio = 0;
+	c0.border = PTQ_NEAREST;
+	struct ptq unsplit = {.cfg = c0, .f = p->f};
 	for (int k = 0; k < p->nL; k++) {
 		struct player *L = &p->L[k];
 		size_t wn0 = (size_t)L->O * L->I0 * L->K;
@@ -1274,70 +1331,28 @@ ptq_run(struct ptq **out, const struct model *m, const struct ptq_config *c,
 			L->sqnr_w = sqnr_of(w0, we, wn0);
 			xfree_aligned(we);
 		}
-		if (L->a_bits < 32) {
-			size_t isz = layer_in_size(p->q, L->qidx);
-			X = xalloc_floats((size_t)n * isz);
-			float *Y = xalloc_floats((size_t)n * isz);
-			capture(p->fp, p->calib_x, n, p->chw, L->qidx, X, -1, NULL, NULL);
-			act_forward(L, Y, X, (size_t)n * isz, 0);
-			L->sqnr_a = sqnr_of(X, Y, (size_t)n * isz);
-			xfree_aligned(Y);
-			xfree_aligned(X);
-			X = NULL;
-		}
+		if (L->a_bits < 32)
+			input_sqnr(p, p->fp, L->qidx, L, NULL, &L->sqnr_a, NULL);
 		if (!L->n_out)
 			continue;
-		/* the same quantizers without splitting */
-		struct ptq_config c0 = *c;
-		c0.ocs_ratio = 0;
-		c0.border = PTQ_NEAREST;
-		struct ptq tmp = {.cfg = c0, .f = p->f};
-		struct player M = *L;
-		M.n_out = 0;
-		M.I = M.C = L->I0;
-		M.src = NULL;
-		M.factor = NULL;
-		M.w_clip = M.w_step = NULL;
-		M.codes = NULL;
-		M.levels = NULL;
-		M.aq = NULL;
-		M.has_border = 0;
-		M.b_steps = NULL;
-		M.border.phi = NULL;
-		M.border.dphi = NULL;
-		M.mask = NULL;
-		M.tmp = NULL;
-		M.mask_cap = 0;
+		struct player M;
+		player_unsplit(&M, L);
+		int rc = 0;
 		if (L->w_bits < 32) {
 			float *w = xalloc_floats(wn0);
 			memcpy(w, w0, wn0 * sizeof *w);
-			if (weight_clips(&tmp, &M, w, NULL, cause) < 0 ||
-			    quantize_weights(&tmp, &M, w, wn0, &stoch, cause) < 0) {
-				xfree_aligned(w);
-				player_free(&M);
-				goto fail;
-			}
-			M.sqnr_w = sqnr_of(w0, w, wn0);
-			L->sqnr_w_noocs = M.sqnr_w;
+			rc = weight_clips(&unsplit, &M, w, NULL, cause);
+			if (rc == 0)
+				rc = quantize_weights(&unsplit, &M, w, wn0, &stoch, cause);
+			if (rc == 0)
+				L->sqnr_w_noocs = sqnr_of(w0, w, wn0);
 			xfree_aligned(w);
 		}
-		if (L->a_bits < 32) {
-			size_t isz = layer_in_size(p->f, L->fidx);
-			X = xalloc_floats((size_t)n * isz);
-			float *Y = xalloc_floats((size_t)n * isz);
-			capture(p->f, p->calib_x, n, p->chw, L->fidx, X, -1, NULL, NULL);
-			if (build_act(&tmp, &M, X, (size_t)n * isz, cause) < 0) {
-				xfree_aligned(Y);
-				player_free(&M);
-				goto fail;
-			}
-			act_forward(&M, Y, X, (size_t)n * isz, 0);
-			L->sqnr_a_noocs = sqnr_of(X, Y, (size_t)n * isz);
-			xfree_aligned(Y);
-			xfree_aligned(X);
-			X = NULL;
-		}
+		if (rc == 0 && L->a_bits < 32)
+			rc = input_sqnr(p, p->f, L->fidx, &M, &unsplit, &L->sqnr_a_noocs, cause);
 		player_free(&M);
+		if (rc < 0)
+			goto fail;
 	}
 	xfree_aligned(p->calib_x);
 	p->calib_x = NULL;
@@ -1350,7 +1365,6 @@ fail_split:
 	free(wsplit);
 fail:
 	xfree_aligned(X);
-	xfree_aligned(w_split);
 	ptq_free(p);
 	return -1;
 }
