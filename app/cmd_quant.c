@@ -130,6 +130,26 @@ h5_attr_str(hid_t f, const char *name, const char *v)
 	return rc;
 }
 
+/* Creates the output path.tmp (*tmp, malloc'd); returns its id, negative on failure. */
+static hid_t
+h5_start(const char *path, char **tmp)
+{
+	*tmp = xasprintf("%s.tmp", path);
+	return H5Fcreate(*tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/* After a failure: closes both files (when open) and removes the partial output. */
+static void
+h5_abandon(hid_t fin, hid_t fout, const char *tmp)
+{
+	if (fout >= 0) {
+		H5Fclose(fout);
+		remove(tmp);
+	}
+	if (fin >= 0)
+		H5Fclose(fin);
+}
+
 /* Closes fout (when open) and renames tmp to path; -1 when either fails. */
 static int
 h5_finish(hid_t *fout, const char *tmp, const char *path)
@@ -213,8 +233,7 @@ scheme_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		quant_zero_grad(q);
 		quant_backward(q, dx, go, x, n);
 	}
-	tmp = xasprintf("%s.tmp", ctx->out_path);
-	fout = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	fout = h5_start(ctx->out_path, &tmp);
 	if (fout < 0 || h5_write(fout, "y", y, dims, rank) < 0) {
 		ret = cmd_error(CMD_EXIT_IO, "%s: cannot write", tmp);
 		goto out;
@@ -246,12 +265,7 @@ scheme_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "%s: %zu values quantized%s\n", ctx->out_path, n,
 			go ? ", with gradients" : "");
 out:
-	if (fout >= 0) {
-		H5Fclose(fout);
-		remove(tmp);
-	}
-	if (fin >= 0)
-		H5Fclose(fin);
+	h5_abandon(fin, fout, tmp);
 	quant_free(q);
 	free(cause), free(tmp), free(x), free(go), free(theta), free(scale), free(y), free(dx);
 	return ret;
@@ -539,8 +553,7 @@ ptq_mode_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	tmp = xasprintf("%s.tmp", ctx->out_path);
-	fout = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	fout = h5_start(ctx->out_path, &tmp);
 	if (fout < 0) {
 		ret = cmd_error(CMD_EXIT_IO, "%s: cannot write", tmp);
 		goto out;
@@ -578,12 +591,7 @@ ptq_mode_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "%s: clip=%s on %zu values: alpha %.9g\n", ctx->out_path, name, n,
 			alpha);
 out:
-	if (fout >= 0) {
-		H5Fclose(fout);
-		remove(tmp);
-	}
-	if (fin >= 0)
-		H5Fclose(fin);
+	h5_abandon(fin, fout, tmp);
 	free(cause), free(tmp), free(x);
 	return ret;
 }
