@@ -1,8 +1,8 @@
 /*
  * test_round: the rounding borders of engine/ptq/round against the golden
  * fixture tests/fixtures/adaround.h5 (rectified sigmoid, AdaRound init, soft
- * and hard rounding, and the LSQ cases through the registry's uniform
- * quantizer), the AdaRound gradients by central differences, and the
+ * and hard rounding; its LSQ cases test the registry in test_quant), the
+ * AdaRound gradients by central differences, and the
  * invariants of the AQuant-style border (METHODS §5.4): φ = 0 is the uniform
  * quantizer bit for bit, thresholds increase, outputs stay on the grid, the
  * soft decision tends to the hard one, its gradients match central
@@ -132,59 +132,6 @@ ada_case(hid_t g, const char *path, void *ctx)
 	free(codes);
 }
 
-/* ---- adaround.h5: lsq (the registry's uniform quantizer) ---- */
-
-static void
-lsq_case(hid_t g, const char *path, void *ctx)
-{
-	(void)ctx;
-	size_t n, ns;
-	float *x = fixture_floats(g, "x", &n), *y = fixture_floats(g, "y", NULL);
-	float *go = fixture_floats(g, "grad_out", NULL), *gx = fixture_floats(g, "grad_x", NULL);
-	float *scale = fixture_floats(g, "scale", &ns), *gs = fixture_floats(g, "grad_scale", NULL);
-	double zp = fixture_attr(g, "zero_point");
-	if (isnan(zp) || zp != floor(zp)) {
-		tap_skip("the registry takes one integer zero point per quantizer",
-			 "%s: lsq y, grad_x, grad_scale", path);
-		goto out;
-	}
-	struct quant_config c = {.scheme = "uniform",
-				 .variant = "lsq",
-				 .bits = (int)fixture_attr(g, "bits"),
-				 .role = QUANT_ROLE_WEIGHT,
-				 .channels = (int)ns,
-				 .scale = scale,
-				 .zero_point = (int)zp,
-				 .is_signed = (int)fixture_attr(g, "symmetric"),
-				 .grad_scale = (int)fixture_attr(g, "use_grad_scaling")};
-	struct quant *q = NULL;
-	char *cause = NULL;
-	if (quant_new(&q, &c, &cause) < 0) {
-		tap_ok(0, "%s: quant_new: %s", path, cause);
-		free(cause);
-		goto out;
-	}
-	tap_ok(q->qmin == (int)fixture_attr(g, "quant_min") &&
-		       q->qmax == (int)fixture_attr(g, "quant_max"),
-	       "%s: grid [%d, %d]", path, q->qmin, q->qmax);
-	float *yo = zeros(n), *dx = zeros(n), *ds = zeros(ns);
-	quant_forward(q, yo, x, n, 0);
-	tap_near_arrays(yo, y, n, 1e-6, 1e-6, "%s: y", path);
-	quant_zero_grad(q);
-	quant_backward(q, dx, go, x, n);
-	tap_near_arrays(dx, gx, n, 1e-7, 1e-6, "%s: grad_x", path);
-	double mx = 0;
-	for (size_t i = 0; i < ns; i++) {
-		ds[i] = (float)q->dscale[i];
-		mx = fmax(mx, fabs(gs[i]));
-	}
-	tap_near_arrays(ds, gs, ns, 1e-5 * fmax(mx, 1e-3), 1e-5, "%s: grad_scale", path);
-	free(yo), free(dx), free(ds);
-	quant_free(q);
-out:
-	free(x), free(y), free(go), free(gx), free(scale), free(gs);
-}
-
 static void
 test_fixtures(void)
 {
@@ -194,7 +141,6 @@ test_fixtures(void)
 	tap_ok(fixture_each(f, "rectified_sigmoid", rsig_case, NULL) > 0,
 	       "rectified_sigmoid has cases");
 	tap_ok(fixture_each(f, "adaround", ada_case, NULL) > 0, "adaround has cases");
-	tap_ok(fixture_each(f, "lsq", lsq_case, NULL) > 0, "lsq has cases");
 	H5Fclose(f);
 }
 
