@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "app/cmd.h"
+#include "app/job.h"
 #include "app/json.h"
 #include "app/table.h"
 #include "db/db.h"
@@ -53,13 +54,7 @@ load_borders(struct show_data *d, const char *db_file, char **cause)
 {
 	if (!d->run->model_path)
 		return;
-	char *path;
-	const char *slash = strrchr(db_file, '/');
-	if (d->run->model_path[0] == '/')
-		path = xstrdup(d->run->model_path);
-	else
-		path = xasprintf("%.*s%s", slash ? (int)(slash - db_file + 1) : 0, db_file,
-				 d->run->model_path);
+	char *path = job_db_relative(db_file, d->run->model_path);
 	struct io_h5_groups gs = {0};
 	if (io_h5_read_groups(path, "quant", &gs, cause) == 0 && ptq_is_ptq(&gs) &&
 	    io_h5_load_model(&d->model, path, cause) == 0 &&
