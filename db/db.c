@@ -31,8 +31,26 @@ struct db_migration {
 	const char *sql;
 };
 
+/*
+ * Version 2: a sweep's points, including the runs it reuses (runs.sweep_id
+ * only names the sweep that created a run). position is the point's index in
+ * the sweep's expansion (parents before their children).
+ */
+static const char db_migration_v2[] =
+	"CREATE TABLE sweep_runs (\n"
+	"	sweep_id  INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,\n"
+	"	run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"	position  INTEGER NOT NULL,\n"
+	"	PRIMARY KEY (sweep_id, run_id)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX sweep_runs_run ON sweep_runs(run_id);\n"
+	"CREATE INDEX sweeps_name ON sweeps(name);\n"
+	"INSERT INTO sweep_runs (sweep_id, run_id, position)\n"
+	"	SELECT sweep_id, id, id FROM runs WHERE sweep_id IS NOT NULL;\n";
+
 static const struct db_migration db_migrations[] = {
 	{1, db_schema_sql},
+	{2, db_migration_v2},
 };
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))
 

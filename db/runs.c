@@ -637,3 +637,180 @@ out:
 	run_table_free(t);
 	return ret;
 }
+
+int
+runs_sweep_open(struct db *db, const char *name, const char *spec, int create, int64_t *id,
+		int *created, char **cause)
+{
+	static const char sql_find[] =
+		"SELECT id FROM sweeps WHERE name = ?1 AND spec = ?2 ORDER BY id LIMIT 1";
+	static const char sql_new[] = "INSERT INTO sweeps (name, spec) VALUES (?1, ?2)";
+	*id = 0;
+	*created = 0;
+	if (db_begin(db, cause) < 0)
+		return -1;
+	sqlite3_stmt *st = db_stmt(db, sql_find, cause);
+	if (!st)
+		goto fail;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, spec, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_fail(db, cause, "cannot look up a sweep");
+		goto fail;
+	}
+	if (!*id && create) {
+		if (!(st = db_stmt(db, sql_new, cause)))
+			goto fail;
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, spec, -1, SQLITE_TRANSIENT);
+		if (step_done(db, st, "cannot create a sweep", cause) < 0)
+			goto fail;
+		*id = sqlite3_last_insert_rowid(db_sqlite(db));
+		*created = 1;
+	}
+	return db_commit(db, cause);
+fail:
+	db_rollback(db);
+	return -1;
+}
+
+int
+runs_sweep_add(struct db *db, int64_t sweep_id, int64_t run_id, int position, char **cause)
+{
+	static const char sql_add[] =
+		"INSERT INTO sweep_runs (sweep_id, run_id, position) VALUES (?1, ?2, ?3) "
+		"ON CONFLICT (sweep_id, run_id) DO UPDATE SET position = excluded.position";
+	static const char sql_owner[] =
+		"UPDATE runs SET sweep_id = ?1 WHERE id = ?2 AND sweep_id IS NULL";
+	if (db_begin(db, cause) < 0)
+		return -1;
+	sqlite3_stmt *st = db_stmt(db, sql_add, cause);
+	if (!st)
+		goto fail;
+	sqlite3_bind_int64(st, 1, sweep_id);
+	sqlite3_bind_int64(st, 2, run_id);
+	sqlite3_bind_int(st, 3, position);
+	if (step_done(db, st, "cannot add a run to a sweep", cause) < 0 ||
+	    !(st = db_stmt(db, sql_owner, cause)))
+		goto fail;
+	sqlite3_bind_int64(st, 1, sweep_id);
+	sqlite3_bind_int64(st, 2, run_id);
+	if (step_done(db, st, "cannot add a run to a sweep", cause) < 0)
+		goto fail;
+	return db_commit(db, cause);
+fail:
+	db_rollback(db);
+	return -1;
+}
+
+/* The first claimable run: queued, its parent (if any) done. */
+#define CLAIMABLE "r.status = 'queued' AND (r.parent_run_id IS NULL OR p.status = 'done')"
+
+int
+runs_claim(struct db *db, int64_t id, int64_t sweep_id, const char *worker, int64_t *claimed,
+	   char **cause)
+{
+	static const char sql_one[] =
+		"SELECT r.id FROM runs r LEFT JOIN runs p ON p.id = r.parent_run_id "
+		"WHERE r.id = ?1 AND " CLAIMABLE;
+	static const char sql_any[] =
+		"SELECT r.id FROM runs r LEFT JOIN runs p ON p.id = r.parent_run_id "
+		"WHERE " CLAIMABLE " ORDER BY r.id LIMIT 1";
+	static const char sql_sweep[] =
+		"SELECT r.id FROM sweep_runs s JOIN runs r ON r.id = s.run_id "
+		"LEFT JOIN runs p ON p.id = r.parent_run_id "
+		"WHERE s.sweep_id = ?1 AND " CLAIMABLE " ORDER BY s.position, r.id LIMIT 1";
+	static const char sql_take[] =
+		"UPDATE runs SET status = 'running', started_at = " NOW ", finished_at = NULL, "
+		"heartbeat_at = " NOW ", attempts = attempts + 1, error = NULL, worker = ?2 "
+		"WHERE id = ?1 AND status = 'queued'";
+	*claimed = 0;
+	if (db_begin(db, cause) < 0)
+		return -1;
+	const char *sql = id > 0 ? sql_one : sweep_id > 0 ? sql_sweep : sql_any;
+	sqlite3_stmt *st = db_stmt(db, sql, cause);
+	if (!st)
+		goto fail;
+	if (sql != sql_any)
+		sqlite3_bind_int64(st, 1, id > 0 ? id : sweep_id);
+	int rc = sqlite3_step(st);
+	int64_t found = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_fail(db, cause, "cannot look for a queued run");
+		goto fail;
+	}
+	if (found) {
+		if (!(st = db_stmt(db, sql_take, cause)))
+			goto fail;
+		sqlite3_bind_int64(st, 1, found);
+		sqlite3_bind_text(st, 2, worker, -1, SQLITE_TRANSIENT);
+		if (step_done(db, st, "cannot claim a run", cause) < 0)
+			goto fail;
+	}
+	if (db_commit(db, cause) < 0)
+		return -1;
+	*claimed = found;
+	return 0;
+fail:
+	db_rollback(db);
+	return -1;
+}
+
+int
+runs_heartbeat(struct db *db, int64_t id, char **cause)
+{
+	static const char sql[] =
+		"UPDATE runs SET heartbeat_at = " NOW " WHERE id = ?1 AND status = 'running'";
+	sqlite3_stmt *st = db_stmt(db, sql, cause);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	return step_done(db, st, "cannot record a heartbeat", cause);
+}
+
+int
+runs_clear_records(struct db *db, int64_t id, char **cause)
+{
+	static const char *const sqls[] = {
+		"DELETE FROM metrics WHERE run_id = ?1",
+		"DELETE FROM results WHERE run_id = ?1",
+		"DELETE FROM layers WHERE run_id = ?1",
+		"UPDATE runs SET model_path = NULL WHERE id = ?1",
+	};
+	if (db_begin(db, cause) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
+		sqlite3_stmt *st = db_stmt(db, sqls[i], cause);
+		if (!st)
+			goto fail;
+		sqlite3_bind_int64(st, 1, id);
+		if (step_done(db, st, "cannot clear a run's records", cause) < 0)
+			goto fail;
+	}
+	return db_commit(db, cause);
+fail:
+	db_rollback(db);
+	return -1;
+}
+
+int
+runs_find_worker(struct db *db, const char *worker, int64_t *id, char **cause)
+{
+	static const char sql[] =
+		"SELECT id FROM runs WHERE worker = ?1 ORDER BY started_at DESC, id DESC LIMIT 1";
+	sqlite3_stmt *st = db_stmt(db, sql, cause);
+	if (!st)
+		return -1;
+	sqlite3_bind_text(st, 1, worker, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(st);
+	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(db, cause, "cannot look up a worker's run");
+	return 0;
+}

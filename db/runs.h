@@ -172,4 +172,35 @@ int runs_list(struct db *db, const struct run_filter *filters, int nfilters,
 	      int nresults, struct run_table **out, char **cause);
 void run_table_free(struct run_table *t);
 
+/*
+ * Sweeps. runs_sweep_open finds the sweep with this name and canonical spec,
+ * or, with create, creates it (*created = 1); its id goes to *id (0 when
+ * there is none and create is 0). runs_sweep_add records run
+ * run_id as point `position` of the sweep (sweep_runs; again: the position is
+ * updated), and makes the sweep the run's runs.sweep_id when it has none.
+ */
+int runs_sweep_open(struct db *db, const char *name, const char *spec, int create, int64_t *id,
+		    int *created, char **cause);
+int runs_sweep_add(struct db *db, int64_t sweep_id, int64_t run_id, int position, char **cause);
+
+/*
+ * Claims a run for worker ("host:pid") in one transaction: run id when id > 0,
+ * else the first claimable run of sweep sweep_id (by position) when
+ * sweep_id > 0, else the oldest claimable run. Claimable: queued, with no
+ * parent or a done parent. The run becomes running (started_at, heartbeat_at,
+ * attempts + 1, worker). *claimed is its id, or 0 when there was none to
+ * claim (not an error).
+ */
+int runs_claim(struct db *db, int64_t id, int64_t sweep_id, const char *worker, int64_t *claimed,
+	       char **cause);
+/* Stamps heartbeat_at of a running run with the current time. */
+int runs_heartbeat(struct db *db, int64_t id, char **cause);
+/*
+ * Deletes what run id recorded (metrics, results, layers, model path) without
+ * changing its status: a claimed run starting again from scratch.
+ */
+int runs_clear_records(struct db *db, int64_t id, char **cause);
+/* The most recently started run of worker, in *id (0 when none). */
+int runs_find_worker(struct db *db, const char *worker, int64_t *id, char **cause);
+
 #endif

@@ -168,6 +168,83 @@ test_migrate_v0(void)
 	free(path);
 }
 
+/* A version-1 database (before sweep_runs) is migrated, its sweep's runs listed. */
+static void
+test_migrate_v1(void)
+{
+	char *path = tmp_path("v1.db");
+	struct db *db = NULL;
+	char *cause = NULL;
+	int64_t id;
+	db_open(&db, path, DB_OPEN_CREATE, &cause);
+	db_exec(db, "INSERT INTO sweeps (id, name, spec) VALUES (4, 'old', 'seed=1,2')", &cause);
+	runs_create(db, "00000000000000aa", "{}", NULL, 0, 0, &id, &cause);
+	db_exec(db, "UPDATE runs SET sweep_id = 4", &cause);
+	db_close(db);
+	/* what a version-1 file looks like */
+	tap_eq_int(raw_exec(path, "DROP TABLE sweep_runs; DROP INDEX sweeps_name; "
+				  "PRAGMA user_version = 1"),
+		   0, "make a version-1 file");
+	tap_eq_int(db_open(&db, path, 0, &cause), 0, "open a version-1 database");
+	if (cause)
+		tap_diag("%s", cause);
+	tap_eq_int(db_user_version(db), DB_SCHEMA_VERSION, "v1 migrated to the current version");
+	tap_eq_int(query_int(db, "SELECT count(*) FROM sweep_runs WHERE sweep_id = 4 AND run_id = 1"),
+		   1, "the sweep's run is listed in sweep_runs");
+	db_close(db);
+	free(cause);
+	free(path);
+}
+
+/* Claims: one transaction, parents first, nothing claimable twice. */
+static void
+test_claim(void)
+{
+	char *path = tmp_path("claim.db");
+	struct db *db = NULL;
+	char *cause = NULL;
+	int64_t parent, child, other, sweep, got;
+	int created;
+	db_open(&db, path, DB_OPEN_CREATE, &cause);
+	runs_create(db, "00000000000000p1", "{}", NULL, 0, 0, &parent, &cause);
+	runs_create(db, "00000000000000c1", "{}", NULL, 0, parent, &child, &cause);
+	runs_create(db, "00000000000000o1", "{}", NULL, 0, 0, &other, &cause);
+	tap_eq_int(runs_sweep_open(db, "s", "seed=1", 0, &sweep, &created, &cause), 0,
+		   "look a sweep up without creating it");
+	tap_ok(sweep == 0 && !created, "no sweep yet");
+	runs_sweep_open(db, "s", "seed=1", 1, &sweep, &created, &cause);
+	tap_ok(sweep > 0 && created, "the sweep is created");
+	runs_sweep_open(db, "s", "seed=1", 1, &got, &created, &cause);
+	tap_ok(got == sweep && !created, "and found again by name and spec");
+	runs_sweep_add(db, sweep, child, 0, &cause);
+	runs_sweep_add(db, sweep, parent, 1, &cause);
+	tap_eq_int(runs_claim(db, 0, sweep, "h:1", &got, &cause), 0, "claim in the sweep");
+	tap_eq_int((int)got, (int)parent, "the parent first: its child waits for it");
+	tap_eq_int(runs_claim(db, 0, sweep, "h:2", &got, &cause), 0, "claim again");
+	tap_eq_int((int)got, 0, "nothing claimable while the parent runs");
+	tap_eq_int(runs_claim(db, parent, 0, "h:3", &got, &cause), 0, "claim a running run by id");
+	tap_eq_int((int)got, 0, "a running run is not claimed twice");
+	runs_set_status(db, parent, RUN_DONE, NULL, &cause);
+	runs_claim(db, 0, sweep, "h:4", &got, &cause);
+	tap_eq_int((int)got, (int)child, "the child once its parent is done");
+	tap_eq_int(query_int(db, "SELECT attempts FROM runs WHERE id = 2"), 1, "one attempt counted");
+	runs_find_worker(db, "h:4", &got, &cause);
+	tap_eq_int((int)got, (int)child, "the worker's run is found by its name");
+	runs_claim(db, 0, 0, "h:5", &got, &cause);
+	tap_eq_int((int)got, (int)other, "without a sweep, any claimable run");
+	runs_set_result(db, child, "test_acc", 0.5, &cause);
+	runs_clear_records(db, child, &cause);
+	tap_eq_int(query_int(db, "SELECT count(*) FROM results WHERE run_id = 2"), 0,
+		   "clearing a claimed run drops its records");
+	tap_eq_int(query_int(db, "SELECT status = 'running' FROM runs WHERE id = 2"), 1,
+		   "and keeps it running");
+	if (cause)
+		tap_diag("%s", cause);
+	db_close(db);
+	free(cause);
+	free(path);
+}
+
 static void
 test_refuse(void)
 {
@@ -177,8 +254,11 @@ test_refuse(void)
 	db_open(&db, path, DB_OPEN_CREATE, &cause);
 	db_close(db);
 	raw_exec(path, "PRAGMA user_version = 99");
-	check_refused(path, "database schema version 99 is newer than this qbench knows (1)",
-		      "newer version");
+	char want[96];
+	snprintf(want, sizeof want,
+		 "database schema version 99 is newer than this qbench knows (%d)",
+		 DB_SCHEMA_VERSION);
+	check_refused(path, want, "newer version");
 	free(path);
 
 	path = tmp_path("text.db");
@@ -437,6 +517,8 @@ main(void)
 {
 	test_create();
 	test_migrate_v0();
+	test_migrate_v1();
+	test_claim();
 	test_refuse();
 
 	char *path = tmp_path("runs.db");
