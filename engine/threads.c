@@ -19,8 +19,11 @@ static const char *const blas_parallel_names[] = {"sequential", "pthreads", "Ope
 int
 threads_init(int n)
 {
-	if (n <= 0)
-		n = omp_get_num_procs();
+	if (n <= 0) {
+		/* OMP_NUM_THREADS (the sweep runner sets it for its workers), else the cores */
+		const char *env = getenv("OMP_NUM_THREADS");
+		n = env && atoi(env) > 0 ? omp_get_max_threads() : omp_get_num_procs();
+	}
 	if (n < 1)
 		n = 1;
 	omp_set_num_threads(n);

@@ -20,7 +20,8 @@
 
 /*
  * Sets the number of threads used by the engine's OpenMP loops and by BLAS.
- * n <= 0 means one per available core. Call it outside any parallel region
+ * n <= 0 means $OMP_NUM_THREADS when it is set, else one per available core.
+ * Call it outside any parallel region
  * (scratch sizes of layers do not depend on it, so it may change between
  * calls). Returns the thread count now in effect. Never fails.
  */

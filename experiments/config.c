@@ -105,7 +105,8 @@ static const struct config_key config_keys[] = {
 	 "seed of initialisation, shuffling, augmentation and dropout; for ptq, of the "
 	 "calibration images, stochastic rounding, reconstruction batches and QDrop", NULL, 0},
 	{"threads", CONFIG_INT, "0", 0, 1024, 0, NULL, T | E | P, NULL,
-	 "threads (0 = one per core); a seed and a thread count give bit-identical results",
+	 "threads (0 = $OMP_NUM_THREADS when set, else one per core); a seed and a thread "
+	 "count give bit-identical results",
 	 NULL, 0},
 	{"train.n", CONFIG_INT, "0", 0, 2147483647.0, 0, NULL, T | P, NULL,
 	 "use only the first N training examples (0 = all; ptq draws its calibration "
@@ -747,6 +748,51 @@ int
 config_is_set(const struct config *cfg, const char *key)
 {
 	return cfg->v[config_index_checked(key)].set;
+}
+
+void
+config_unset(struct config *cfg, const char *key)
+{
+	int i = config_index_checked(key);
+	const struct config_key *k = &config_keys[i];
+	char *text = NULL, *why = NULL;
+	double num = 0;
+	if (k->type == CONFIG_STRING || config_parse(k, k->def, &text, &num, &why) < 0) {
+		free(why);
+		free(text);
+		text = xstrdup(k->def);
+	}
+	free(cfg->v[i].text);
+	cfg->v[i].text = text;
+	cfg->v[i].num = num;
+	cfg->v[i].set = 0;
+}
+
+int
+config_drop_inert(struct config *cfg, char ***dropped, int *n)
+{
+	int count = 0;
+	if (dropped)
+		*dropped = NULL;
+	for (int i = 0; i < CONFIG_NKEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (!cfg->v[i].set || !(k->jobs & config_job(cfg)) || config_applies(cfg, k))
+			continue;
+		const char *cond = unmet_condition(cfg, k);
+		if (!k->quant && !(cond && *cond))
+			continue;
+		if (dropped) {
+			*dropped = xrealloc(*dropped, (size_t)(count + 1) * sizeof **dropped);
+			(*dropped)[count] = xstrdup(k->name);
+		}
+		count++;
+	}
+	/* unset after the loop: unsetting one key could change whether another applies */
+	for (int i = 0; dropped && i < count; i++)
+		config_unset(cfg, (*dropped)[i]);
+	if (n)
+		*n = count;
+	return count;
 }
 
 static int

@@ -105,6 +105,17 @@ double config_get_float(const struct config *cfg, const char *key);
 int config_get_bool(const struct config *cfg, const char *key);
 /* Nonzero when key was given by config_set (not left at its default). */
 int config_is_set(const struct config *cfg, const char *key);
+/* Puts key back to its default and marks it not set. key must be in the table. */
+void config_unset(struct config *cfg, const char *key);
+/*
+ * Unsets the keys that are set and belong to cfg's job but have no effect in
+ * it (recon.* without a learned border, ocs.split without ocs.ratio > 0, a
+ * quantization key when nothing is quantized): what a sweep does for the
+ * points its lines do not concern. Their names go to *dropped (an array of n
+ * malloc'd strings the caller frees, NULL when none). Returns how many. With
+ * dropped NULL, only counts them and changes nothing.
+ */
+int config_drop_inert(struct config *cfg, char ***dropped, int *n);
 /* Nonzero when key k applies to cfg's job (and so is part of its JSON and hash). */
 int config_applies(const struct config *cfg, const struct config_key *k);
 

@@ -549,6 +549,40 @@ test_ptq_keys(void)
 	config_free(cfg);
 }
 
+/* Keys without effect on a configuration are left out; unset keys read their default. */
+static void
+test_drop_inert(void)
+{
+	struct config *c = config_new();
+	char *cause = NULL, **dropped = NULL;
+	int n = -1;
+	config_set(c, "job=ptq", &cause);
+	config_set(c, "model=run:1", &cause);
+	config_set(c, "scheme=uniform", &cause);
+	config_set(c, "w.bits=4", &cause);
+	config_set(c, "recon.iters=5", &cause);
+	config_set(c, "ocs.split=qa", &cause);
+	config_set(c, "calib.n=64", &cause);
+	tap_eq_int(config_drop_inert(c, NULL, NULL), 2, "two keys have no effect (counted only)");
+	tap_ok(config_is_set(c, "recon.iters"), "counting changes nothing");
+	tap_eq_int(config_drop_inert(c, &dropped, &n), 2, "two keys left out");
+	tap_ok(n == 2 && dropped && !strcmp(dropped[0], "ocs.split") &&
+		       !strcmp(dropped[1], "recon.iters"),
+	       "they are ocs.split and recon.iters");
+	tap_ok(!config_is_set(c, "recon.iters") && !strcmp(config_get(c, "recon.iters"), "2000"),
+	       "a left-out key is unset, at its default");
+	tap_ok(config_is_set(c, "calib.n"), "a key with effect stays");
+	tap_eq_int(config_check(c, &cause), 0, "the configuration is then valid");
+	for (int i = 0; i < n; i++)
+		free(dropped[i]);
+	free(dropped);
+	config_set(c, "w.bits=32", &cause);
+	tap_eq_int(config_drop_inert(c, NULL, NULL), 3,
+		   "nothing quantized: scheme, w.bits=32 and calib.n have no effect");
+	free(cause);
+	config_free(c);
+}
+
 int
 main(void)
 {
@@ -559,5 +593,6 @@ main(void)
 	test_hash_changes();
 	test_table();
 	test_ptq_keys();
+	test_drop_inert();
 	return tap_done();
 }
