@@ -13,8 +13,9 @@
 #include "engine/util.h"
 
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_train_entry, &cmd_eval_entry, &cmd_ls_entry,    &cmd_show_entry,
-	&cmd_levels_entry, &cmd_quant_entry, &cmd_ptq_entry, &cmd_help_entry,
+	&cmd_train_entry,  &cmd_ptq_entry,   &cmd_eval_entry,	&cmd_ls_entry,
+	&cmd_show_entry,   &cmd_compare_entry, &cmd_export_entry, &cmd_levels_entry,
+	&cmd_quant_entry,  &cmd_help_entry,
 };
 #define CMD_COUNT ((int)(sizeof cmd_table / sizeof cmd_table[0]))
 
@@ -27,11 +28,25 @@ static const struct cmd_option_info cmd_options[] = {
 	{"--force", NULL, NULL, CMD_OPT_FORCE,
 	 "run again even when a run with the same configuration exists (it is replaced)"},
 	{"--in", NULL, "FILE", CMD_OPT_IN, "the input HDF5 file"},
-	{"--out", NULL, "FILE", CMD_OPT_OUT, "the output HDF5 file (written to FILE.tmp, then renamed)"},
+	{"--out", "-o", "FILE", CMD_OPT_OUT,
+	 "the output file (written to a temporary name, then renamed)"},
+	{"--format", NULL, "FMT", CMD_OPT_FORMAT, "export format: csv, md, latex or json"},
+	{"--pivot", NULL, "ROWS:COLS:METRIC", CMD_OPT_PIVOT,
+	 "a pivot table: one row per value of ROWS, one column per value of COLS, METRIC in "
+	 "the cells (mean \u00b1 std over the runs that fall in a cell)"},
+	{"--group", NULL, "KEYS", CMD_OPT_GROUP,
+	 "one row per group of runs that differ only in KEYS (comma-separated), with mean "
+	 "\u00b1 std (n) of each result; all-but-seed averages over seeds"},
+	{"--sort", NULL, "COLUMN", CMD_OPT_SORT,
+	 "sort rows by a column (a key or a result; -COLUMN sorts descending)"},
+	{"--all", NULL, NULL, CMD_OPT_ALL, "show every configuration key, also those that do not vary"},
 	{"--version", NULL, NULL, CMD_OPT_VERSION, "print qbench's version and exit"},
 	{"--help", "-h", NULL, CMD_OPT_HELP, "print the command's help and exit"},
 };
 #define CMD_OPTION_COUNT ((int)(sizeof cmd_options / sizeof cmd_options[0]))
+
+/* The last message cmd_error printed (qbench job records it in the run). */
+static char cmd_last_error_buf[4096];
 
 int
 cmd_count(void)
@@ -106,12 +121,17 @@ cmd_error(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fflush(stdout);
-	fputs("qbench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(cmd_last_error_buf, sizeof cmd_last_error_buf, fmt, ap);
 	va_end(ap);
+	fflush(stdout);
+	fprintf(stderr, "qbench: %s\n", cmd_last_error_buf);
 	return code;
+}
+
+const char *
+cmd_last_error(void)
+{
+	return cmd_last_error_buf[0] ? cmd_last_error_buf : NULL;
 }
 
 int

@@ -34,7 +34,15 @@ enum cmd_option {
 	CMD_OPT_VERSION = 16,
 	CMD_OPT_HELP = 32,
 	CMD_OPT_IN = 64,
-	CMD_OPT_OUT = 128
+	CMD_OPT_OUT = 128,
+	CMD_OPT_FORMAT = 256,
+	CMD_OPT_PIVOT = 512,
+	CMD_OPT_GROUP = 1024,
+	CMD_OPT_JOBS = 2048,
+	CMD_OPT_DRY_RUN = 4096,
+	CMD_OPT_RESUME = 8192,
+	CMD_OPT_SORT = 16384,
+	CMD_OPT_ALL = 32768
 };
 /* Options every command takes. */
 #define CMD_OPT_GLOBAL (CMD_OPT_DB | CMD_OPT_VERSION | CMD_OPT_HELP)
@@ -52,7 +60,14 @@ struct cmd_option_info {
 struct cmd_ctx {
 	const char *db_path; /* --db, $QBENCH_DB or "qbench.db" */
 	int quiet, json, force;
-	const char *in_path, *out_path; /* --in, --out (NULL when not given) */
+	const char *in_path, *out_path; /* --in, --out/-o (NULL when not given) */
+	const char *format;	     /* --format (NULL when not given) */
+	const char *pivot;	     /* --pivot ROWS:COLS:METRIC */
+	const char *group;	     /* --group all-but-seed, or keys averaged over */
+	const char *sort;	     /* --sort COLUMN (a leading '-' sorts descending) */
+	int jobs;		     /* -j N (0 when not given) */
+	int dry_run, resume, all;    /* --dry-run, --resume, --all */
+	long long run_id;	     /* qbench job: the run this process claimed (0 otherwise) */
 	unsigned given;	     /* enum cmd_option bits given on the command line */
 };
 
@@ -74,6 +89,18 @@ extern const struct cmd_entry cmd_help_entry;
 extern const struct cmd_entry cmd_levels_entry;
 extern const struct cmd_entry cmd_quant_entry;
 extern const struct cmd_entry cmd_ptq_entry;
+extern const struct cmd_entry cmd_sweep_entry;
+extern const struct cmd_entry cmd_job_entry;
+extern const struct cmd_entry cmd_compare_entry;
+extern const struct cmd_entry cmd_export_entry;
+extern const struct cmd_entry cmd_plot_entry;
+
+struct results;
+/*
+ * Prints a results table (db/results.h) to f as `qbench ls` does: id, status,
+ * the columns that vary, the main results; grouped results as mean ± std (n).
+ */
+void cmd_print_results(const struct results *r, FILE *f);
 
 struct quant;
 /*
@@ -107,6 +134,8 @@ void cmd_print_overview(FILE *f);
  * (so a command can `return cmd_error(CMD_EXIT_CONFIG, "%s", cause);`).
  */
 int cmd_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The last message cmd_error printed (without "qbench: "), or NULL; static. */
+const char *cmd_last_error(void);
 
 /*
  * Opens the database named by ctx (creating it when create is nonzero).

@@ -1,171 +1,237 @@
 /*
- * cmd_ls: `qbench ls [key=value ...]`, the runs as a table, oldest first.
+ * cmd_ls: `qbench ls [FILTER...]`, the runs as a table, oldest first.
  *
- * A filter compares a run's status, its id, or one of its configuration
- * params; values are compared in canonical form, so lr=.1 finds lr=0.1.
- * Several filters must all hold.
+ * The table comes from db/results (the filter language is db/query's): id,
+ * status, the configuration keys that take different values in the rows,
+ * and the main results (test accuracy, BitOPs or model size, time). A key
+ * that only some rows have, with one value wherever it is set, is not a
+ * column (a train and a ptq run differ in every ptq key, which says nothing
+ * the job column does not); --all shows every key. --group merges the runs
+ * that differ only in the keys named (all-but-seed: the seed) and shows each
+ * result as mean ± std (runs).
+ *
+ * cmd_print_results() is the same table for other commands (sweep).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app/cmd.h"
-#include "app/json.h"
 #include "app/table.h"
 #include "db/db.h"
-#include "db/runs.h"
+#include "db/export.h"
+#include "db/query.h"
+#include "db/results.h"
 #include "engine/util.h"
-#include "experiments/config.h"
 
-static const char *const ls_params[] = {"job", "model", "dataset", "epochs"};
-static const char *const ls_results[] = {"test_acc", "time_s"};
-#define LS_NPARAMS 4
-#define LS_NRESULTS 2
-
-/* Checks one filter: its key and canonical value go to *key and *value (malloc'd). */
+/* Counts shown with a k/M/G suffix once they have five digits or more. */
 static int
-ls_filter(const char *arg, char **key, char **value)
+is_count(const char *name)
 {
-	char *cause = NULL;
-	int ret = CMD_EXIT_OK;
-	const char *eq = strchr(arg, '=');
-	*value = NULL;
-	if (!eq || eq == arg)
-		return cmd_error(CMD_EXIT_USAGE, "expected a filter key=value, got '%s'", arg);
-	*key = xasprintf("%.*s", (int)(eq - arg), arg);
-	const char *v = eq + 1;
-	if (strcmp(*key, "status") == 0) {
-		enum run_status st;
-		const char *names[RUN_STATUS_COUNT];
-		for (int i = 0; i < RUN_STATUS_COUNT; i++)
-			names[i] = run_status_name((enum run_status)i);
-		const char *near = util_nearest(v, names, RUN_STATUS_COUNT);
-		if (run_status_parse(v, &st) == 0)
-			*value = xstrdup(v);
-		else if (near)
-			ret = cmd_error(CMD_EXIT_CONFIG,
-					"bad value '%s' for status: expected queued, running, done, "
-					"failed, diverged or cancelled (did you mean '%s'?)",
-					v, near);
-		else
-			ret = cmd_error(CMD_EXIT_CONFIG,
-					"bad value '%s' for status: expected queued, running, done, "
-					"failed, diverged or cancelled",
-					v);
-	} else if (strcmp(*key, "id") == 0) {
-		long long id;
-		if (cmd_parse_run_id(v, &id) == 0)
-			*value = xasprintf("%lld", id);
-		else
-			ret = cmd_error(CMD_EXIT_CONFIG, "bad value '%s' for id: expected a run number",
-					v);
-	} else if (config_canonical(*key, v, value, &cause) < 0) {
-		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
-	}
-	free(cause);
-	return ret;
+	return !strcmp(name, "bitops") || !strcmp(name, "size_bits") || !strcmp(name, "macs") ||
+	       !strcmp(name, "params") || !strcmp(name, "shift_adds");
 }
 
-/* The last path component of a model file, for a narrow column. */
-static const char *
-short_model(const char *model)
-{
-	const char *slash = model ? strrchr(model, '/') : NULL;
-	return slash ? slash + 1 : model;
-}
-
+/* A result value for the terminal: counts with a suffix, seconds with one decimal. */
 static void
-ls_print_json(const struct run_table *t)
+ls_number(char *buf, size_t n, const char *name, double v)
 {
-	struct json js;
-	json_begin(&js, stdout);
-	json_array(&js, NULL);
-	for (int i = 0; i < t->nrows; i++) {
-		const struct run_info *r = &t->info[i];
-		char *const *p = &t->params[(size_t)i * LS_NPARAMS];
-		const double *v = &t->results[(size_t)i * LS_NRESULTS];
-		json_object(&js, NULL);
-		json_int(&js, "id", r->id);
-		json_string(&js, "status", run_status_name(r->status));
-		json_string(&js, "key", r->key);
-		for (int k = 0; k < LS_NPARAMS; k++) {
-			if (strcmp(ls_params[k], "epochs") == 0 && p[k])
-				json_int(&js, ls_params[k], atoll(p[k]));
-			else
-				json_string(&js, ls_params[k], p[k]);
+	static const char suffix[] = "kMGTP";
+	size_t len = strlen(name);
+	if (!isfinite(v)) {
+		snprintf(buf, n, "-");
+	} else if (is_count(name) && fabs(v) >= 1e4) {
+		int k = -1;
+		while (fabs(v) >= 1e3 && k < 4) {
+			v /= 1e3;
+			k++;
 		}
-		for (int k = 0; k < LS_NRESULTS; k++)
-			json_number(&js, ls_results[k], v[k]);
-		json_string(&js, "created_at", r->created_at);
-		json_object_end(&js);
+		snprintf(buf, n, "%.3g%c", v, suffix[k]);
+	} else if (len >= 6 && !strcmp(name + len - 6, "time_s")) {
+		snprintf(buf, n, "%.1f", v);
+	} else {
+		export_number(buf, n, name, v);
 	}
-	json_array_end(&js);
-	json_end(&js);
 }
 
+/* A result cell: the value, or grouped "mean ± std (n)". */
 static void
-ls_print_table(const struct run_table *t)
+ls_result(char *buf, size_t n, const char *name, const struct results_cell *c, int grouped)
 {
-	static const char *const headers[] = {"id",	"status",   "job",  "model",  "dataset",
-					      "epochs", "test_acc", "time", "created"};
-	struct table *tb = table_new(9, headers);
-	table_align_right(tb, 0);
-	table_align_right(tb, 5);
-	table_align_right(tb, 6);
-	table_align_right(tb, 7);
-	for (int i = 0; i < t->nrows; i++) {
-		const struct run_info *r = &t->info[i];
-		char *const *p = &t->params[(size_t)i * LS_NPARAMS];
-		const double *v = &t->results[(size_t)i * LS_NRESULTS];
-		char id[32], acc[32] = "-", time[32] = "-";
-		snprintf(id, sizeof id, "%lld", (long long)r->id);
-		if (isfinite(v[0]))
-			snprintf(acc, sizeof acc, "%.4f", v[0]);
-		if (isfinite(v[1]))
-			snprintf(time, sizeof time, "%.1fs", v[1]);
-		const char *row[] = {id,    run_status_name(r->status), p[0], short_model(p[1]), p[2],
-				     p[3], acc, time, r->created_at};
-		table_add_row(tb, row);
+	char m[40], s[40];
+	ls_number(m, sizeof m, name, c->mean);
+	if (!grouped || c->n == 0)
+		snprintf(buf, n, "%s", m);
+	else if (c->n > 1 && isfinite(c->std)) {
+		ls_number(s, sizeof s, name, c->std);
+		snprintf(buf, n, "%s \u00b1 %s (%d)", m, s, c->n);
+	} else {
+		snprintf(buf, n, "%s (%d)", m, c->n);
 	}
-	table_print(tb, stdout, "");
-	table_free(tb);
+}
+
+/* Nonzero when param column c has two different values among the rows that have one. */
+static int
+two_values(const struct results *r, int c)
+{
+	const char *first = NULL;
+	for (int i = 0; i < r->nrows; i++) {
+		const char *t = results_cell(r, i, c)->text;
+		if (!t)
+			continue;
+		if (first && strcmp(first, t) != 0)
+			return 1;
+		first = t;
+	}
+	return 0;
+}
+
+/* Nonzero when some row has a value in column c. */
+static int
+has_value(const struct results *r, int c)
+{
+	for (int i = 0; i < r->nrows; i++)
+		if (!isnan(results_cell(r, i, c)->mean))
+			return 1;
+	return 0;
+}
+
+/* A parameter for a narrow column: the last component of a path. */
+static const char *
+short_value(const char *v)
+{
+	const char *slash = v ? strrchr(v, '/') : NULL;
+	return slash && slash[1] ? slash + 1 : v;
+}
+
+/*
+ * Prints r as ls does: id, status, the param columns (with all, every one
+ * r has; else those with two values or more), then test_acc, bitops (or
+ * size_bits) when some row has it, and time_s.
+ */
+static void
+ls_print(const struct results *r, FILE *f, int all)
+{
+	int *cols = xcalloc((size_t)r->ncols + 4, sizeof *cols);
+	const char **head = xcalloc((size_t)r->ncols + 4, sizeof *head);
+	const char **cells = xcalloc((size_t)r->ncols + 4, sizeof *cells);
+	char **bufs = xcalloc((size_t)r->ncols + 4, sizeof *bufs);
+	int n = 0;
+	/* column i of the printed table shows r's column cols[i], or a blank result when -1 */
+	for (int c = 0; c < r->ncols; c++)
+		if (r->cols[c].kind == RESULTS_COL_ID || r->cols[c].kind == RESULTS_COL_STATUS ||
+		    (r->cols[c].kind == RESULTS_COL_PARAM && (all || two_values(r, c)))) {
+			cols[n] = c;
+			head[n++] = r->cols[c].name;
+		}
+	int acc = results_col_find(r, "test_acc"), bitops = results_col_find(r, "bitops");
+	int size = results_col_find(r, "size_bits"), time = results_col_find(r, "time_s");
+	int cost = bitops >= 0 && has_value(r, bitops) ? bitops
+		   : size >= 0 && has_value(r, size)   ? size
+						       : -1;
+	int first_result = n;
+	cols[n] = acc;
+	head[n++] = "test_acc";
+	if (cost >= 0) {
+		cols[n] = cost;
+		head[n++] = r->cols[cost].name;
+	}
+	cols[n] = time;
+	head[n++] = "time_s";
+
+	struct table *t = table_new(n, head);
+	for (int k = 0; k < n; k++)
+		if (k >= first_result || r->cols[cols[k]].numeric)
+			table_align_right(t, k);
+	for (int i = 0; i < r->nrows; i++) {
+		for (int k = 0; k < n; k++) {
+			free(bufs[k]);
+			bufs[k] = NULL;
+			if (k < first_result) {
+				cells[k] = short_value(results_cell(r, i, cols[k])->text);
+				continue;
+			}
+			char buf[160] = "-";
+			if (cols[k] >= 0)
+				ls_result(buf, sizeof buf, head[k], results_cell(r, i, cols[k]),
+					  r->grouped);
+			cells[k] = bufs[k] = xstrdup(buf);
+		}
+		table_add_row(t, cells);
+	}
+	table_print(t, f, "");
+	table_free(t);
+	for (int k = 0; k < n; k++)
+		free(bufs[k]);
+	free(bufs);
+	free(cells);
+	free(head);
+	free(cols);
+}
+
+void
+cmd_print_results(const struct results *r, FILE *f)
+{
+	ls_print(r, f, 0);
+}
+
+/* The exit code of a failed query_parse or results_build: database errors name the file. */
+static int
+ls_fail(struct db *db, const char *cause)
+{
+	size_t n = strlen(db_path(db));
+	int io = strncmp(cause, db_path(db), n) == 0 && cause[n] == ':';
+	return cmd_error(io ? CMD_EXIT_IO : CMD_EXIT_CONFIG, "%s", cause);
 }
 
 static int
 ls_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct run_filter *filters = xcalloc((size_t)argc + 1, sizeof *filters);
-	char **keys = xcalloc((size_t)argc + 1, sizeof *keys);
-	char **values = xcalloc((size_t)argc + 1, sizeof *values);
 	struct db *db = NULL;
-	struct run_table *t = NULL;
-	char *cause = NULL;
-	int ret = CMD_EXIT_OK, nf = 0;
-	for (; nf < argc && ret == CMD_EXIT_OK; nf++) {
-		ret = ls_filter(argv[nf], &keys[nf], &values[nf]);
-		filters[nf].key = keys[nf];
-		filters[nf].value = values[nf];
-	}
-	if (ret != CMD_EXIT_OK || (ret = cmd_open_db(ctx, 0, &db)) != CMD_EXIT_OK)
+	struct query *q = NULL;
+	struct results *r = NULL;
+	char **group = NULL, *cause = NULL;
+	int ngroup = 0, ret = CMD_EXIT_OK;
+	struct results_opts o = {0};
+	/* A word that is not a filter is a usage error, found before the database is opened. */
+	for (int i = 0; i < argc; i++)
+		if (!query_is_term(argv[i])) {
+			query_parse(&q, NULL, 1, &argv[i], &cause);
+			ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
+			goto out;
+		}
+	if (ctx->group && results_group_parse(ctx->group, &group, &ngroup, &cause) < 0) {
+		ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
 		goto out;
-	if (runs_list(db, filters, nf, ls_params, LS_NPARAMS, ls_results, LS_NRESULTS, &t, &cause) <
-	    0) {
-		ret = cmd_error(CMD_EXIT_IO, "%s", cause);
+	}
+	if ((ret = cmd_open_db(ctx, 0, &db)) != CMD_EXIT_OK)
+		goto out;
+	if (query_parse(&q, db, argc, argv, &cause) < 0) {
+		ret = ls_fail(db, cause);
 		goto out;
 	}
-	if (ctx->json)
-		ls_print_json(t);
-	else
-		ls_print_table(t);
+	o.group_over = (const char *const *)group;
+	o.ngroup_over = ngroup;
+	o.all_params = ctx->all || ctx->json;
+	o.sort = "id";
+	if (ctx->sort) {
+		o.descending = ctx->sort[0] == '-';
+		o.sort = ctx->sort + o.descending;
+	}
+	if (results_build(db, q, &o, &r, &cause) < 0) {
+		ret = ls_fail(db, cause);
+		goto out;
+	}
+	if (ctx->json) {
+		if (export_table(stdout, EXPORT_JSON, r, &cause) < 0)
+			ret = cmd_error(CMD_EXIT_IO, "%s", cause);
+	} else {
+		ls_print(r, stdout, ctx->all);
+	}
 out:
-	for (int i = 0; i < nf; i++) {
-		free(keys[i]);
-		free(values[i]);
-	}
-	free(keys);
-	free(filters);
-	free(values);
-	run_table_free(t);
+	results_free(r);
+	query_free(q);
+	results_group_free(group, ngroup);
 	db_close(db);
 	free(cause);
 	return ret;
@@ -173,12 +239,23 @@ out:
 
 const struct cmd_entry cmd_ls_entry = {
 	.name = "ls",
-	.args = "[key=value ...]",
-	.options = CMD_OPT_JSON,
+	.args = "[FILTER ...]",
+	.options = CMD_OPT_JSON | CMD_OPT_GROUP | CMD_OPT_SORT | CMD_OPT_ALL,
 	.summary = "list runs as a table, oldest first",
-	.help = "Lists the runs in the database: id, status, job, model, dataset, epochs, test "
-		"accuracy, training time and creation time (UTC). Filters keep the runs whose "
-		"status, id or configuration key has the given value, e.g. 'qbench ls "
-		"status=done optim=adam'; numbers match in any spelling (lr=.1 is lr=0.1).",
+	.help = "Lists the runs in the database: id, status, the configuration keys whose values "
+		"differ between the runs shown, test accuracy, BitOPs (or model size) and time in "
+		"seconds. --all shows every configuration key.\n"
+		"A FILTER is KEY OP VALUE with OP one of = != < <= > >=; several filters must all "
+		"hold. KEY is id, status, parent (the run a run started from), sweep (a sweep's "
+		"name or id), a configuration key (qbench help keys) or a result (test_acc, "
+		"bitops, ...). Values are compared in canonical form (lr=.1 is lr=0.1), numbers as "
+		"numbers; KEY=V1,V2 is any of the values, KEY=LO..HI a range; a run without the "
+		"key matches only !=. Examples: 'qbench ls status=done optim=adam', "
+		"'qbench ls w.bits<=4 test_acc>0.85', 'qbench ls id=3..9 scheme!=float', "
+		"'qbench ls sweep=quick'.\n"
+		"--group all-but-seed gives one row per configuration with each result as mean "
+		"\u00b1 sample std (runs) over its seeds; --group KEYS averages over other keys "
+		"(comma-separated). --sort COLUMN orders the rows by a key or a result "
+		"(--sort -test_acc: descending). --json prints every key and result of each row.",
 	.exec = ls_exec,
 };

@@ -86,6 +86,28 @@ main(int argc, char **argv)
 			ctx.in_path = value;
 		if (o->flag == CMD_OPT_OUT)
 			ctx.out_path = value;
+		if (o->flag == CMD_OPT_FORMAT)
+			ctx.format = value;
+		if (o->flag == CMD_OPT_PIVOT)
+			ctx.pivot = value;
+		if (o->flag == CMD_OPT_GROUP)
+			ctx.group = value;
+		if (o->flag == CMD_OPT_SORT)
+			ctx.sort = value;
+		if (o->flag == CMD_OPT_JOBS) {
+			char *end;
+			long n = strtol(value, &end, 10);
+			if (*value == '\0' || *end || n < 1 || n > 256) {
+				ret = cmd_error(CMD_EXIT_USAGE,
+						"option %s needs a number of jobs in 1..256, got '%s'",
+						o->name, value);
+				goto out;
+			}
+			ctx.jobs = (int)n;
+		}
+		ctx.dry_run |= o->flag == CMD_OPT_DRY_RUN;
+		ctx.resume |= o->flag == CMD_OPT_RESUME;
+		ctx.all |= o->flag == CMD_OPT_ALL;
 		ctx.quiet |= o->flag == CMD_OPT_QUIET;
 		ctx.json |= o->flag == CMD_OPT_JSON;
 		ctx.force |= o->flag == CMD_OPT_FORCE;
