@@ -13,9 +13,10 @@
 #include "engine/util.h"
 
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_train_entry,  &cmd_ptq_entry,   &cmd_eval_entry,	&cmd_ls_entry,
-	&cmd_show_entry,   &cmd_compare_entry, &cmd_export_entry, &cmd_plot_entry, &cmd_levels_entry,
-	&cmd_quant_entry,  &cmd_help_entry,
+	&cmd_train_entry,  &cmd_ptq_entry,   &cmd_eval_entry, &cmd_sweep_entry,
+	&cmd_job_entry,	   &cmd_ls_entry,    &cmd_show_entry, &cmd_compare_entry,
+	&cmd_export_entry, &cmd_plot_entry,  &cmd_levels_entry, &cmd_quant_entry,
+	&cmd_help_entry,
 };
 #define CMD_COUNT ((int)(sizeof cmd_table / sizeof cmd_table[0]))
 
@@ -40,6 +41,12 @@ static const struct cmd_option_info cmd_options[] = {
 	{"--sort", NULL, "COLUMN", CMD_OPT_SORT,
 	 "sort rows by a column (a key or a result; -COLUMN sorts descending)"},
 	{"--all", NULL, NULL, CMD_OPT_ALL, "show every configuration key, also those that do not vary"},
+	{"--jobs", "-j", "N", CMD_OPT_JOBS,
+	 "run N points at a time (default: one per core, at most the points to run)"},
+	{"--dry-run", NULL, NULL, CMD_OPT_DRY_RUN,
+	 "print the points, how many are done and an estimated time; run nothing"},
+	{"--resume", NULL, NULL, CMD_OPT_RESUME,
+	 "also run the points that failed, were cancelled, or whose worker is gone"},
 	{"--version", NULL, NULL, CMD_OPT_VERSION, "print qbench's version and exit"},
 	{"--help", "-h", NULL, CMD_OPT_HELP, "print the command's help and exit"},
 };

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/job.h"
@@ -34,6 +35,7 @@
 #include "engine/ptq/ptq.h"
 #include "engine/quant/qat.h"
 #include "engine/util.h"
+#include "experiments/runner.h"
 
 static volatile sig_atomic_t job_stop;
 
@@ -52,7 +54,7 @@ job_signals_install(void)
 	sa.sa_handler = job_on_signal;
 	sa.sa_flags = SA_RESETHAND; /* a second signal takes the default action */
 	sigemptyset(&sa.sa_mask);
-	job_stop = 0;
+	/* job_stop is not cleared: a request that came before (qbench job) still holds */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 }
@@ -196,18 +198,28 @@ out:
 	return ret;
 }
 
-/* Nonzero when worker ("host:pid") is a process of this host that no longer exists. */
+/* qbench job: the run this process claimed must have the configuration's key. */
 static int
-worker_is_dead(const char *worker)
+job_open_claimed(struct job *j)
 {
-	char host[256] = "";
-	const char *colon = worker ? strrchr(worker, ':') : NULL;
-	if (!colon || gethostname(host, sizeof host - 1) < 0)
-		return 0;
-	if ((size_t)(colon - worker) != strlen(host) || strncmp(worker, host, strlen(host)) != 0)
-		return 0;
-	long pid = strtol(colon + 1, NULL, 10);
-	return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	struct run_info *r = NULL;
+	char *cause = NULL;
+	int ret = CMD_EXIT_OK;
+	if (runs_get(j->db, j->ctx->run_id, &r, &cause) < 0) {
+		ret = cmd_error(CMD_EXIT_IO, "%s", cause);
+	} else if (strcmp(r->key, j->key) != 0) {
+		ret = cmd_error(CMD_EXIT_CONFIG,
+				"run %lld's configuration now gives key %s instead of its key %s "
+				"(did a model file it names change place?)",
+				j->ctx->run_id, j->key, r->key);
+	} else {
+		j->run_id = r->id;
+		j->reuse = 1;
+		j->claimed = 1;
+	}
+	run_info_free(r);
+	free(cause);
+	return ret;
 }
 
 int
@@ -234,6 +246,8 @@ job_open(struct job *j, int *cached)
 	if (strncmp(model, "run:", 4) == 0 && (ret = job_open_parent(j, model)) != CMD_EXIT_OK)
 		return ret;
 	config_hash(j->cfg, j->key);
+	if (j->ctx->run_id > 0)
+		return job_open_claimed(j);
 	enum run_status st;
 	int64_t id;
 	if (runs_find_key(j->db, j->key, &id, &st, &cause) < 0) {
@@ -250,7 +264,8 @@ job_open(struct job *j, int *cached)
 	}
 	if ((st == RUN_RUNNING || st == RUN_QUEUED) && !j->ctx->force) {
 		struct run_info *r = NULL;
-		int dead = runs_get(j->db, id, &r, &cause) == 0 && worker_is_dead(r->worker);
+		int dead = runs_get(j->db, id, &r, &cause) == 0 &&
+			   runner_worker_gone(r->worker, r->heartbeat_at);
 		char *worker = r && r->worker ? xstrdup(r->worker) : NULL;
 		run_info_free(r);
 		free(cause);
@@ -359,29 +374,12 @@ job_record_layers(struct job *j, const struct model *m, char **cause)
 static int
 job_create_run(struct job *j, char **cause)
 {
-	struct run_param *params = xcalloc((size_t)config_key_count(), sizeof *params);
-	char *json = NULL;
-	int n = 0, ret = -1;
-	if (j->reuse) {
-		if (runs_reset(j->db, j->run_id, cause) < 0)
-			goto out;
-	} else {
-		for (int i = 0; i < config_key_count(); i++) {
-			const struct config_key *k = config_key_at(i);
-			if (config_applies(j->cfg, k)) {
-				params[n].key = k->name;
-				params[n++].value = config_get(j->cfg, k->name);
-			}
-		}
-		json = config_json(j->cfg);
-		if (runs_create(j->db, j->key, json, params, n, j->parent_id, &j->run_id, cause) < 0)
-			goto out;
-	}
-	ret = runs_set_status(j->db, j->run_id, RUN_RUNNING, NULL, cause);
-out:
-	free(params);
-	free(json);
-	return ret;
+	if (j->claimed) /* claimed by qbench job: already running; drop an earlier attempt's records */
+		return runs_clear_records(j->db, j->run_id, cause);
+	if (j->reuse ? runs_reset(j->db, j->run_id, cause) < 0
+		     : runner_create_run(j->db, j->cfg, j->key, j->parent_id, &j->run_id, cause) < 0)
+		return -1;
+	return runs_set_status(j->db, j->run_id, RUN_RUNNING, NULL, cause);
 }
 
 /* Records this process ("host:pid") as the run's worker. */
@@ -478,12 +476,24 @@ job_flush(struct job *j)
 	return ret;
 }
 
+/* Seconds between two heartbeats of a running run. */
+#define JOB_HEARTBEAT_S 10
+
 static void
 job_on_progress(void *ctx, const char *phase, long done, long total)
 {
 	struct job *j = ctx;
 	if (strcmp(phase, "train") == 0)
 		job_flush(j);
+	time_t now = time(NULL);
+	if (now - j->heartbeat >= JOB_HEARTBEAT_S) {
+		char *cause = NULL;
+		j->heartbeat = now;
+		if (runs_heartbeat(j->db, j->run_id, &cause) < 0 && !j->error)
+			j->error = cause;
+		else
+			free(cause);
+	}
 	if (j->progress)
 		progress_update(j->progress, phase, done, total);
 }

@@ -14,6 +14,7 @@
 #define QB_JOB_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "app/cmd.h"
 #include "db/runs.h"
@@ -37,6 +38,8 @@ struct job {
 	int64_t run_id;		/* 0 until found or created */
 	int64_t parent_id;	/* model=run:ID: ID, else 0 */
 	int reuse;		/* run_id exists and is to be run again */
+	int claimed;		/* run_id was claimed by qbench job (it is running) */
+	time_t heartbeat;	/* when the run's heartbeat was last stamped */
 	char *model_file;	/* file to load the model from; NULL for a zoo model */
 	struct progress *progress;
 	int epochs;		/* for the progress display; 0 for eval */

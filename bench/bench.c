@@ -13,22 +13,32 @@
  *  - post-training quantization primitives: clipping methods, OCS splitting
  *    of the cnn's largest layer, AdaRound's soft rounding and the
  *    AQuant-style border, in elements/s;
+ *  - the sweep runner's overhead per point: wall time of `qbench sweep -j 1`
+ *    over many trivial points (an evaluation of 16 images) minus the time the
+ *    jobs themselves report, i.e. spawning the worker, opening the database,
+ *    claiming, loading, and recording the results;
  *  - training (batch 128) and inference (batch 256) images/s of the zoo
  *    models on Fashion-MNIST, and of the cnn under quantization-aware
  *    training (uniform W4A4, APoT W3A3, LCQ W2A2, QNN W1A1), through the
  *    same train_run/train_evaluate that `qbench train` uses.
  * Every figure printed is measured here; nothing is typed in.
  *
- * Usage: bench [gemm | quant | ptq | models | MODEL]: no argument runs every
+ * Usage: bench [gemm | quant | ptq | runner | models | MODEL]: no argument runs every
  * section (`make bench`); a section name runs that one, a zoo model name the
  * models section for that model alone. `bench --help` lists the sections.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "engine/data.h"
 #include "engine/gemm.h"
+#include "engine/io_h5.h"
 #include "engine/model.h"
 #include "engine/ptq/clip.h"
 #include "engine/ptq/ocs.h"
@@ -584,8 +594,140 @@ bench_models(const char *arch)
 	return rc;
 }
 
+/* Writes an IDX file: magic type 0x08 (unsigned bytes), ndims big-endian dims, then data. */
+static int
+write_idx(const char *path, const int *dims, int ndims, const uint8_t *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	uint8_t magic[4] = {0, 0, 8, (uint8_t)ndims};
+	int ok = fwrite(magic, 1, 4, f) == 4;
+	for (int i = 0; i < ndims; i++) {
+		uint8_t d[4] = {(uint8_t)(dims[i] >> 24), (uint8_t)(dims[i] >> 16),
+				(uint8_t)(dims[i] >> 8), (uint8_t)dims[i]};
+		ok &= fwrite(d, 1, 4, f) == 4;
+	}
+	ok &= fwrite(data, 1, n, f) == n;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Runs a shell command; 0 when it exited with status 0. */
+static int
+run_quiet(const char *cmd)
+{
+	int st = system(cmd);
+	return st == 0 ? 0 : -1;
+}
+
+/* Sum of a result over the done runs of the database at path; -1 on error. */
+static double
+sum_result(const char *path, const char *name, int *n)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	double sum = -1;
+	*n = 0;
+	if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h,
+			       "SELECT count(*), sum(x.value) FROM results x JOIN runs r ON "
+			       "r.id = x.run_id WHERE r.status = 'done' AND x.name = ?1",
+			       -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*n = sqlite3_column_int(st, 0);
+			sum = sqlite3_column_double(st, 1);
+		}
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return sum;
+}
+
+/*
+ * The runner section: a sweep of BENCH_RUNNER_POINTS evaluations of an mlp on
+ * 16 images, run with -j 1 by the qbench next to this program ($QBENCH, else
+ * ./qbench). Overhead per point = (wall - sum of the jobs' time_s) / points.
+ */
+#define BENCH_RUNNER_POINTS 40
+static int
+bench_runner(void)
+{
+	const char *qbench = getenv("QBENCH") ? getenv("QBENCH") : "./qbench";
+	char dir[] = "/tmp/qbench-bench-XXXXXX";
+	char *cause = NULL;
+	int rc = -1;
+	printf("Sweep runner, %d trivial points with -j 1 (evaluating an mlp on 16 images):\n",
+	       BENCH_RUNNER_POINTS);
+	if (access(qbench, X_OK) < 0) {
+		printf("  skipped: %s is not there (set QBENCH)\n", qbench);
+		return 0;
+	}
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "bench: mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	uint8_t px[16 * 28 * 28], lb[16];
+	for (int i = 0; i < 16 * 28 * 28; i++)
+		px[i] = (uint8_t)((i * 37) % 251);
+	for (int i = 0; i < 16; i++)
+		lb[i] = (uint8_t)(i % 10);
+	int idims[3] = {16, 28, 28}, ldims[1] = {16};
+	const char *splits[] = {"train", "t10k"};
+	char path[512], cmd[2048];
+	for (int s = 0; s < 2; s++) {
+		snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, splits[s]);
+		if (write_idx(path, idims, 3, px, sizeof px) < 0)
+			goto out;
+		snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, splits[s]);
+		if (write_idx(path, ldims, 1, lb, sizeof lb) < 0)
+			goto out;
+	}
+	struct model *m = model_new("mlp", 1, 28, 28, 10, 1, &cause);
+	snprintf(path, sizeof path, "%s/mlp.h5", dir);
+	int saved = m && io_h5_save_model(m, path, &cause) == 0;
+	model_free(m);
+	if (!saved) {
+		fprintf(stderr, "bench: %s\n", cause);
+		goto out;
+	}
+	snprintf(cmd, sizeof cmd,
+		 "OMP_NUM_THREADS=1 %s --db %s/runner.db sweep job=eval model=%s dataset=idx:%s "
+		 "eval.batch=1..%d -j 1 --quiet >/dev/null",
+		 qbench, dir, path, dir, BENCH_RUNNER_POINTS);
+	double t0 = util_now();
+	if (run_quiet(cmd) < 0) {
+		fprintf(stderr, "bench: the runner sweep failed: %s\n", cmd);
+		goto out;
+	}
+	double wall = util_now() - t0;
+	snprintf(path, sizeof path, "%s/runner.db", dir);
+	int n;
+	double jobs = sum_result(path, "time_s", &n);
+	if (n != BENCH_RUNNER_POINTS || jobs < 0) {
+		fprintf(stderr, "bench: %d of %d points done\n", n, BENCH_RUNNER_POINTS);
+		goto out;
+	}
+	printf("  wall %.2f s, jobs' own time %.3f s: runner overhead %.1f ms per point "
+	       "(spawn, open, claim, load, record)\n",
+	       wall, jobs, 1e3 * (wall - jobs) / n);
+	rc = 0;
+out:
+	free(cause);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	run_quiet(cmd);
+	return rc;
+}
+
 /* The sections, in the order a full run prints them. */
-enum bench_section { BENCH_GEMM, BENCH_QUANT, BENCH_PTQ, BENCH_MODELS, BENCH_NSECTIONS };
+enum bench_section {
+	BENCH_GEMM,
+	BENCH_QUANT,
+	BENCH_PTQ,
+	BENCH_RUNNER,
+	BENCH_MODELS,
+	BENCH_NSECTIONS
+};
 static const struct {
 	const char *name;
 	const char *help;
@@ -595,6 +737,8 @@ static const struct {
 				  "over _ref"},
 	[BENCH_PTQ] = {"ptq", "post-training quantization: clipping methods, OCS splitting, "
 			      "AdaRound and border rounding, Melem/s"},
+	[BENCH_RUNNER] = {"runner", "the sweep runner's overhead per point (spawn, claim, "
+				    "record), ms"},
 	[BENCH_MODELS] = {"models", "zoo models (float, and the cnn quantization-aware): "
 				    "training and inference images/s on Fashion-MNIST"},
 };
@@ -649,6 +793,8 @@ main(int argc, char **argv)
 	if (run[BENCH_QUANT] && bench_quant(threads) < 0)
 		rc = 1;
 	if (run[BENCH_PTQ] && bench_ptq() < 0)
+		rc = 1;
+	if (run[BENCH_RUNNER] && bench_runner() < 0)
 		rc = 1;
 	if (run[BENCH_MODELS] && bench_models(arch) < 0)
 		rc = 1;
