@@ -448,11 +448,13 @@ term_alternative(struct query *q, struct db *db, const struct query_term *t, con
 	case QUERY_SWEEP:
 		if (db && sweep_check(db, t, v, cause) < 0)
 			return -1;
+		/* a name is its latest sweep: editing a .sweep file and running it
+		 * again makes a new sweep of the same name, which replaces the old */
 		if (all_digits(v)) {
-			sql_add(q, "(s.id = ? OR s.name = ?)");
+			sql_add(q, "(s.id = ? OR s.id = (SELECT max(id) FROM sweeps WHERE name = ?))");
 			bind_add(q, NULL, strtod(v, NULL));
 		} else {
-			sql_add(q, "s.name = ?");
+			sql_add(q, "s.id = (SELECT max(id) FROM sweeps WHERE name = ?)");
 		}
 		bind_add(q, v, 0);
 		return 0;

@@ -54,7 +54,8 @@ int query_is_term(const char *arg);
  *                         one element of a list (id=1,4..6)
  *     KEY!=V1,V2,...      none of these values (or the run lacks the key)
  * sweep=NAME|ID matches the runs of the sweep (every point it lists, also
- * those it reused from earlier sweeps); parent=ID the runs started from run
+ * those it reused from earlier sweeps); a name means the latest sweep of that
+ * name (a .sweep file edited and run again is a new sweep); parent=ID the runs started from run
  * ID's model. A name that is both a configuration key and a result (epochs,
  * threads) means the configuration key. Without a database, any other key
  * is taken for a result name.

@@ -232,6 +232,17 @@ test_query(void)
 	check_ids("sweep=2", "6");
 	check_ids("sweep!=bits", "1,6,7");
 	check_ids("sweep=bits,other", "2,3,4,5,6");
+	/* the same name again (an edited sweep file): the name means the latest */
+	char *why = NULL;
+	db_exec(db,
+		"INSERT INTO sweeps (id, name, spec) VALUES (3, 'bits', 'w.bits=2');"
+		"INSERT INTO sweep_runs (sweep_id, run_id, position) VALUES (3, 2, 0), (3, 3, 1);",
+		&why);
+	check_ids("sweep=bits", "2,3");
+	check_ids("sweep=1", "2,3,4,5");
+	db_exec(db, "DELETE FROM sweeps WHERE id = 3", &why);
+	check_ids("sweep=bits", "2,3,4,5");
+	free(why);
 	check_ids("scheme=apot w.bits=4", "2,3");
 	check_ids("clip=pct:99.9", "6");
 	check_ids("job=ptq a.bits=8", "6");
