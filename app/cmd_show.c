@@ -13,6 +13,7 @@
 #include "app/json.h"
 #include "app/table.h"
 #include "db/db.h"
+#include "db/export.h"
 #include "db/runs.h"
 #include "engine/io_h5.h"
 #include "engine/model.h"
@@ -160,21 +161,14 @@ distinct_names(const struct run_values *vals, const char **names, int (*rank)(co
 	return n;
 }
 
-/* A value as text: accuracies and losses with 4 decimals, integers and large values
- * without decimals, the rest with 4 significant digits. */
+/* A value as export_number() writes it, "-" when missing. */
 static void
 format_value(char *buf, size_t n, const char *name, double v)
 {
-	size_t len = strlen(name);
 	if (!isfinite(v))
 		snprintf(buf, n, "-");
-	else if ((len > 4 && !strcmp(name + len - 4, "_acc")) ||
-		 (len > 5 && !strcmp(name + len - 5, "_loss")))
-		snprintf(buf, n, "%.4f", v);
-	else if ((v == floor(v) && fabs(v) < 1e15) || fabs(v) >= 1000)
-		snprintf(buf, n, "%.0f", v);
 	else
-		snprintf(buf, n, "%.4g", v);
+		export_number(buf, n, name, v);
 }
 
 static void

@@ -216,29 +216,43 @@ fail:
 	return -1;
 }
 
-int
-runs_reset(struct db *db, int64_t id, char **cause)
+/* Deletes what run id recorded (inside the caller's transaction). */
+static int
+delete_records(struct db *db, int64_t id, char **cause)
 {
 	static const char *const sqls[] = {
 		"DELETE FROM metrics WHERE run_id = ?1",
 		"DELETE FROM results WHERE run_id = ?1",
 		"DELETE FROM layers WHERE run_id = ?1",
-		"UPDATE runs SET status = 'queued', model_path = NULL, started_at = NULL, "
-		"finished_at = NULL, heartbeat_at = NULL, worker = NULL, error = NULL WHERE id = ?1",
+		"UPDATE runs SET model_path = NULL WHERE id = ?1",
 	};
-	enum run_status from;
-	if (db_begin(db, cause) < 0)
-		return -1;
-	if (runs_read_status(db, id, &from, cause) < 0)
-		goto fail;
 	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
 		sqlite3_stmt *st = db_stmt(db, sqls[i], cause);
 		if (!st)
-			goto fail;
+			return -1;
 		sqlite3_bind_int64(st, 1, id);
-		if (step_done(db, st, "cannot reset a run", cause) < 0)
-			goto fail;
+		if (step_done(db, st, "cannot clear a run's records", cause) < 0)
+			return -1;
 	}
+	return 0;
+}
+
+int
+runs_reset(struct db *db, int64_t id, char **cause)
+{
+	static const char sql[] =
+		"UPDATE runs SET status = 'queued', started_at = NULL, finished_at = NULL, "
+		"heartbeat_at = NULL, worker = NULL, error = NULL WHERE id = ?1";
+	enum run_status from;
+	sqlite3_stmt *st;
+	if (db_begin(db, cause) < 0)
+		return -1;
+	if (runs_read_status(db, id, &from, cause) < 0 || delete_records(db, id, cause) < 0 ||
+	    !(st = db_stmt(db, sql, cause)))
+		goto fail;
+	sqlite3_bind_int64(st, 1, id);
+	if (step_done(db, st, "cannot reset a run", cause) < 0)
+		goto fail;
 	return db_commit(db, cause);
 fail:
 	db_rollback(db);
@@ -776,26 +790,13 @@ runs_heartbeat(struct db *db, int64_t id, char **cause)
 int
 runs_clear_records(struct db *db, int64_t id, char **cause)
 {
-	static const char *const sqls[] = {
-		"DELETE FROM metrics WHERE run_id = ?1",
-		"DELETE FROM results WHERE run_id = ?1",
-		"DELETE FROM layers WHERE run_id = ?1",
-		"UPDATE runs SET model_path = NULL WHERE id = ?1",
-	};
 	if (db_begin(db, cause) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof sqls / sizeof sqls[0]; i++) {
-		sqlite3_stmt *st = db_stmt(db, sqls[i], cause);
-		if (!st)
-			goto fail;
-		sqlite3_bind_int64(st, 1, id);
-		if (step_done(db, st, "cannot clear a run's records", cause) < 0)
-			goto fail;
+	if (delete_records(db, id, cause) < 0) {
+		db_rollback(db);
+		return -1;
 	}
 	return db_commit(db, cause);
-fail:
-	db_rollback(db);
-	return -1;
 }
 
 int
