@@ -690,7 +690,11 @@ runner_run(struct db *db, const struct runner_opts *o, const struct runner_event
 			pfds[i].events = POLLIN;
 			pfds[i].revents = 0;
 		}
-		if (poll(pfds, (nfds_t)nw, 100) > 0)
+		/* a worker whose stderr is closed is exiting: look again soon to reap it */
+		int exiting = 0;
+		for (int i = 0; i < nw; i++)
+			exiting |= ws[i].fd < 0;
+		if (poll(pfds, (nfds_t)nw, exiting ? 2 : 100) > 0)
 			for (int i = 0; i < nw; i++)
 				if (pfds[i].revents && ws[i].fd >= 0)
 					drain(&ws[i]);
