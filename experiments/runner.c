@@ -34,6 +34,8 @@
 
 /* Bytes of a worker's stderr kept for the failure message. */
 #define RUNNER_TAIL 4096
+/* Workers in a row that may fail without claiming a point before the runner gives up. */
+#define RUNNER_MAX_LOST 3
 
 /* ---------------------------------------------------------------- planning */
 
@@ -642,7 +644,7 @@ runner_run(struct db *db, const struct runner_opts *o, const struct runner_event
 	int jobs = o->jobs > 0 ? o->jobs : 1;
 	struct worker *ws = xcalloc((size_t)jobs, sizeof *ws);
 	struct pollfd *pfds = xcalloc((size_t)jobs, sizeof *pfds);
-	int nw = 0, stopping = 0, ret = 0;
+	int nw = 0, stopping = 0, ret = 0, lost = 0;
 	for (;;) {
 		if (!stopping && ev->should_stop && ev->should_stop(ev->ctx)) {
 			stopping = 1;
@@ -710,6 +712,17 @@ runner_run(struct db *db, const struct runner_opts *o, const struct runner_event
 				why = NULL;
 			}
 			free(why);
+			/* workers that fail before claiming anything would be started forever */
+			if (ws[i].run_id || status == 0) {
+				lost = 0;
+			} else if (++lost >= RUNNER_MAX_LOST && ret == 0) {
+				char *how = describe_status(status);
+				ret = err_set(cause, "%d workers in a row %s without running a point; the "
+						     "last one said: %s",
+					      lost, how, *tail_lines(&ws[i], 3) ? tail_lines(&ws[i], 3)
+										: "nothing");
+				free(how);
+			}
 			if (ws[i].fd >= 0)
 				close(ws[i].fd);
 			ws[i] = ws[--nw];
