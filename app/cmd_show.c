@@ -389,6 +389,12 @@ show_text(const struct show_data *d)
 	show_row(t, "started", r->started_at);
 	show_row(t, "finished", r->finished_at);
 	show_row(t, "worker", r->worker);
+	if (r->status == RUN_RUNNING && isfinite(r->progress)) {
+		snprintf(buf, sizeof buf, "%.0f%%%s%s (heartbeat %s)", 100 * r->progress,
+			 r->stage ? ", " : "", r->stage ? r->stage : "",
+			 r->heartbeat_at ? r->heartbeat_at : "-");
+		show_row(t, "progress", buf);
+	}
 	snprintf(buf, sizeof buf, "%d", r->attempts);
 	show_row(t, "attempts", buf);
 	show_row(t, "error", r->error);
@@ -448,6 +454,9 @@ show_json(const struct show_data *d)
 	json_string(&js, "finished_at", r->finished_at);
 	json_string(&js, "worker", r->worker);
 	json_int(&js, "attempts", r->attempts);
+	json_number(&js, "progress", r->progress);
+	json_string(&js, "stage", r->stage);
+	json_string(&js, "heartbeat_at", r->heartbeat_at);
 	json_string(&js, "error", r->error);
 	json_object(&js, "results");
 	for (int i = 0; i < d->results.n; i++)

@@ -476,8 +476,8 @@ job_flush(struct job *j)
 	return ret;
 }
 
-/* Seconds between two heartbeats of a running run. */
-#define JOB_HEARTBEAT_S 10
+/* Seconds between two heartbeats (with progress) of a running run. */
+#define JOB_HEARTBEAT_S 1
 
 static void
 job_on_progress(void *ctx, const char *phase, long done, long total)
@@ -485,17 +485,20 @@ job_on_progress(void *ctx, const char *phase, long done, long total)
 	struct job *j = ctx;
 	if (strcmp(phase, "train") == 0)
 		job_flush(j);
+	if (j->progress)
+		progress_update(j->progress, phase, done, total);
 	time_t now = time(NULL);
 	if (now - j->heartbeat >= JOB_HEARTBEAT_S) {
 		char *cause = NULL;
+		char stage[96] = "";
+		double frac = j->progress ? progress_stage(j->progress, stage, sizeof stage) : -1;
 		j->heartbeat = now;
-		if (runs_heartbeat(j->db, j->run_id, &cause) < 0 && !j->error)
+		if (runs_heartbeat(j->db, j->run_id, frac, j->progress ? stage : NULL, &cause) < 0 &&
+		    !j->error)
 			j->error = cause;
 		else
 			free(cause);
 	}
-	if (j->progress)
-		progress_update(j->progress, phase, done, total);
 }
 
 static void

@@ -91,19 +91,37 @@ format_eta(char *buf, size_t n, double s)
 		snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
+/* The fraction of the whole job done, and of the current phase. */
+static double
+progress_fraction(const struct progress *p, double *frac_phase)
+{
+	*frac_phase = p->total > 0 ? (double)p->done / (double)p->total : 0;
+	/* counting training items only (an epoch's evaluation follows its training) */
+	int training = strcmp(p->phase, "train") == 0;
+	double frac = p->epochs > 0 ? ((double)p->epochs_done + (training ? *frac_phase : 1)) /
+					      p->epochs
+				    : *frac_phase;
+	return frac > 1 ? 1 : frac;
+}
+
+double
+progress_stage(const struct progress *p, char *buf, size_t n)
+{
+	double frac_phase, frac = progress_fraction(p, &frac_phase);
+	if (p->epochs > 0)
+		snprintf(buf, n, "epoch %d/%d %s %.0f%%",
+			 p->epochs_done < p->epochs ? p->epochs_done + 1 : p->epochs, p->epochs,
+			 p->phase[0] ? p->phase : "start", 100 * frac_phase);
+	else
+		snprintf(buf, n, "%s %ld/%ld", p->phase[0] ? p->phase : "start", p->done, p->total);
+	return frac;
+}
+
 static void
 progress_draw(struct progress *p, double now)
 {
-	double frac_phase = p->total > 0 ? (double)p->done / (double)p->total : 0;
+	double frac_phase, frac = progress_fraction(p, &frac_phase);
 	double rate = now > p->t_phase ? (double)p->done / (now - p->t_phase) : 0;
-	/* fraction of the whole job, counting training items only (an epoch's
-	 * evaluation follows its training) */
-	int training = strcmp(p->phase, "train") == 0;
-	double frac = p->epochs > 0 ? ((double)p->epochs_done + (training ? frac_phase : 1)) /
-					      p->epochs
-				    : frac_phase;
-	if (frac > 1)
-		frac = 1;
 	char left[64], right[96], eta[24] = "";
 	if (p->epochs > 0)
 		snprintf(left, sizeof left, "epoch %d/%d %-5s ",

@@ -10,6 +10,7 @@
 #ifndef QB_PROGRESS_H
 #define QB_PROGRESS_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 enum progress_mode { PROGRESS_QUIET, PROGRESS_LINES, PROGRESS_BAR };
@@ -35,6 +36,13 @@ void progress_update(struct progress *p, const char *phase, long done, long tota
  * for the bar, and prints line (without newline; NULL prints nothing).
  */
 void progress_epoch(struct progress *p, int epoch, double train_loss, const char *line);
+
+/*
+ * Where the job is, in any mode: writes "epoch 3/10 train 45%" (or "phase
+ * done/total" for a job without epochs) into buf and returns the fraction of
+ * the whole job done, in [0, 1]. Workers record both with their heartbeat.
+ */
+double progress_stage(const struct progress *p, char *buf, size_t n);
 
 /* Clears the bar, if shown, so that other output can follow. */
 void progress_clear(struct progress *p);

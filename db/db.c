@@ -48,9 +48,19 @@ static const char db_migration_v2[] =
 	"INSERT INTO sweep_runs (sweep_id, run_id, position)\n"
 	"	SELECT sweep_id, id, id FROM runs WHERE sweep_id IS NOT NULL;\n";
 
+/*
+ * Version 3: where a running run is, written with its heartbeat: progress
+ * (fraction of the job done, 0..1) and stage ("epoch 3/10 train 45%").
+ */
+static const char db_migration_v3[] =
+	"ALTER TABLE runs ADD COLUMN progress REAL CHECK (progress IS NULL OR "
+	"(progress >= 0 AND progress <= 1));\n"
+	"ALTER TABLE runs ADD COLUMN stage TEXT;\n";
+
 static const struct db_migration db_migrations[] = {
 	{1, db_schema_sql},
 	{2, db_migration_v2},
+	{3, db_migration_v3},
 };
 #define DB_MIGRATION_COUNT ((int)(sizeof db_migrations / sizeof db_migrations[0]))
 

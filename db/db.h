@@ -21,7 +21,7 @@ struct sqlite3_stmt;
 struct db;
 
 /* The schema version this qbench writes (PRAGMA user_version). */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 /* PRAGMA application_id of a qbench database: "QBen" in ASCII. */
 #define DB_APPLICATION_ID 0x5142656e
 #define DB_BUSY_TIMEOUT_MS 10000

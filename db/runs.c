@@ -183,12 +183,15 @@ runs_set_status(struct db *db, int64_t id, enum run_status to, const char *error
 {
 	static const char sql_running[] =
 		"UPDATE runs SET status = 'running', started_at = " NOW ", finished_at = NULL, "
-		"heartbeat_at = " NOW ", attempts = attempts + 1, error = ?2 WHERE id = ?1";
+		"heartbeat_at = " NOW ", attempts = attempts + 1, error = ?2, progress = 0, "
+		"stage = NULL WHERE id = ?1";
 	static const char sql_queued[] =
 		"UPDATE runs SET status = 'queued', started_at = NULL, finished_at = NULL, "
-		"heartbeat_at = NULL, worker = NULL, error = ?2 WHERE id = ?1";
+		"heartbeat_at = NULL, worker = NULL, error = ?2, progress = NULL, stage = NULL "
+		"WHERE id = ?1";
 	static const char sql_finished[] =
-		"UPDATE runs SET status = ?3, finished_at = " NOW ", error = ?2 WHERE id = ?1";
+		"UPDATE runs SET status = ?3, finished_at = " NOW ", error = ?2, "
+		"progress = CASE WHEN ?3 = 'done' THEN 1 ELSE progress END WHERE id = ?1";
 	enum run_status from;
 	if (db_begin(db, cause) < 0)
 		return -1;
@@ -242,7 +245,8 @@ runs_reset(struct db *db, int64_t id, char **cause)
 {
 	static const char sql[] =
 		"UPDATE runs SET status = 'queued', started_at = NULL, finished_at = NULL, "
-		"heartbeat_at = NULL, worker = NULL, error = NULL WHERE id = ?1";
+		"heartbeat_at = NULL, worker = NULL, error = NULL, progress = NULL, stage = NULL "
+		"WHERE id = ?1";
 	enum run_status from;
 	sqlite3_stmt *st;
 	if (db_begin(db, cause) < 0)
@@ -360,7 +364,7 @@ runs_set_layer_stat(struct db *db, int64_t id, const char *layer, const char *na
 
 #define RUN_COLUMNS                                                                          \
 	"id, sweep_id, parent_run_id, key, config, status, model_path, created_at, started_at, " \
-	"finished_at, heartbeat_at, worker, attempts, error"
+	"finished_at, heartbeat_at, worker, attempts, error, progress, stage"
 
 /* Fills r from a row selected with RUN_COLUMNS. */
 static void
@@ -382,6 +386,8 @@ run_info_read(struct run_info *r, sqlite3_stmt *st)
 	r->worker = column_strdup(st, 11);
 	r->attempts = sqlite3_column_int(st, 12);
 	r->error = column_strdup(st, 13);
+	r->progress = column_real(st, 14);
+	r->stage = column_strdup(st, 15);
 }
 
 static void
@@ -396,6 +402,7 @@ run_info_done(struct run_info *r)
 	free(r->heartbeat_at);
 	free(r->worker);
 	free(r->error);
+	free(r->stage);
 }
 
 void
@@ -740,7 +747,8 @@ runs_claim(struct db *db, int64_t id, int64_t sweep_id, const char *worker, int6
 		"WHERE s.sweep_id = ?1 AND " CLAIMABLE " ORDER BY s.position, r.id LIMIT 1";
 	static const char sql_take[] =
 		"UPDATE runs SET status = 'running', started_at = " NOW ", finished_at = NULL, "
-		"heartbeat_at = " NOW ", attempts = attempts + 1, error = NULL, worker = ?2 "
+		"heartbeat_at = " NOW ", attempts = attempts + 1, error = NULL, worker = ?2, "
+		"progress = 0, stage = NULL "
 		"WHERE id = ?1 AND status = 'queued'";
 	*claimed = 0;
 	if (db_begin(db, cause) < 0)
@@ -776,14 +784,18 @@ fail:
 }
 
 int
-runs_heartbeat(struct db *db, int64_t id, char **cause)
+runs_heartbeat(struct db *db, int64_t id, double progress, const char *stage, char **cause)
 {
-	static const char sql[] =
-		"UPDATE runs SET heartbeat_at = " NOW " WHERE id = ?1 AND status = 'running'";
+	static const char sql[] = "UPDATE runs SET heartbeat_at = " NOW ", progress = ?2, "
+				  "stage = ?3 WHERE id = ?1 AND status = 'running'";
 	sqlite3_stmt *st = db_stmt(db, sql, cause);
 	if (!st)
 		return -1;
 	sqlite3_bind_int64(st, 1, id);
+	if (progress >= 0 && progress <= 1)
+		sqlite3_bind_double(st, 2, progress);
+	if (stage)
+		sqlite3_bind_text(st, 3, stage, -1, SQLITE_TRANSIENT);
 	return step_done(db, st, "cannot record a heartbeat", cause);
 }
 

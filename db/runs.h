@@ -114,6 +114,8 @@ struct run_info {
 	char *worker;
 	int attempts;
 	char *error;
+	double progress;	/* fraction of the job done (heartbeats); NaN when unknown */
+	char *stage;		/* "epoch 3/10 train 45%" (heartbeats), or NULL */
 };
 
 /* Reads run id into *out (free with run_info_free); -1 with "no run N" when missing. */
@@ -193,8 +195,12 @@ int runs_sweep_add(struct db *db, int64_t sweep_id, int64_t run_id, int position
  */
 int runs_claim(struct db *db, int64_t id, int64_t sweep_id, const char *worker, int64_t *claimed,
 	       char **cause);
-/* Stamps heartbeat_at of a running run with the current time. */
-int runs_heartbeat(struct db *db, int64_t id, char **cause);
+/*
+ * Stamps heartbeat_at of a running run with the current time, and records
+ * where it is: progress in [0, 1] (anything else stores NULL) and stage text
+ * (NULL stores NULL).
+ */
+int runs_heartbeat(struct db *db, int64_t id, double progress, const char *stage, char **cause);
 /*
  * Deletes what run id recorded (metrics, results, layers, model path) without
  * changing its status: a claimed run starting again from scratch.

@@ -35,6 +35,11 @@ runner=$!
 wait_for "SELECT count(*) FROM runs WHERE status = 'running' AND heartbeat_at IS NOT NULL AND id IN (SELECT run_id FROM metrics)"
 check $? "a worker records an epoch"
 victim=$(q "SELECT id FROM runs WHERE status = 'running' ORDER BY id LIMIT 1")
+wait_for "SELECT stage LIKE 'epoch %/60 %' FROM runs WHERE id = $victim"
+check $? "a running point's heartbeat says where it is"
+"$QBENCH" show "$victim" --json >"$T/running.json"
+json_check "show: a running point's progress and stage" "$T/running.json" \
+	"d['status'] == 'running' and 0 < d['progress'] < 1 and d['stage'].startswith('epoch ')"
 vpid=$(q "SELECT worker FROM runs WHERE id = $victim" | sed 's/.*://')
 kill -9 "$vpid"
 wait $runner

@@ -183,7 +183,8 @@ test_migrate_v1(void)
 	db_close(db);
 	/* what a version-1 file looks like */
 	tap_eq_int(raw_exec(path, "DROP TABLE sweep_runs; DROP INDEX sweeps_name; "
-				  "PRAGMA user_version = 1"),
+				  "ALTER TABLE runs DROP COLUMN stage; "
+				  "ALTER TABLE runs DROP COLUMN progress; PRAGMA user_version = 1"),
 		   0, "make a version-1 file");
 	tap_eq_int(db_open(&db, path, 0, &cause), 0, "open a version-1 database");
 	if (cause)
@@ -230,6 +231,20 @@ test_claim(void)
 	tap_eq_int(query_int(db, "SELECT attempts FROM runs WHERE id = 2"), 1, "one attempt counted");
 	runs_find_worker(db, "h:4", &got, &cause);
 	tap_eq_int((int)got, (int)child, "the worker's run is found by its name");
+	struct run_info *r = NULL;
+	runs_get(db, child, &r, &cause);
+	tap_ok(r && r->progress == 0 && r->stage == NULL, "a claimed run starts at progress 0");
+	run_info_free(r);
+	tap_eq_int(runs_heartbeat(db, child, 0.25, "epoch 1/4 train 100%", &cause), 0,
+		   "a heartbeat with progress");
+	runs_get(db, child, &r, &cause);
+	tap_ok(r && r->progress == 0.25 && r->stage && !strcmp(r->stage, "epoch 1/4 train 100%"),
+	       "progress and stage are recorded");
+	run_info_free(r);
+	runs_heartbeat(db, child, NAN, NULL, &cause);
+	runs_get(db, child, &r, &cause);
+	tap_ok(r && isnan(r->progress) && !r->stage, "unknown progress is stored as NULL");
+	run_info_free(r);
 	runs_claim(db, 0, 0, "h:5", &got, &cause);
 	tap_eq_int((int)got, (int)other, "without a sweep, any claimable run");
 	runs_set_result(db, child, "test_acc", 0.5, &cause);
@@ -238,6 +253,12 @@ test_claim(void)
 		   "clearing a claimed run drops its records");
 	tap_eq_int(query_int(db, "SELECT status = 'running' FROM runs WHERE id = 2"), 1,
 		   "and keeps it running");
+	runs_set_status(db, child, RUN_DONE, NULL, &cause);
+	tap_eq_int(query_int(db, "SELECT progress = 1 FROM runs WHERE id = 2"), 1,
+		   "a done run is at progress 1");
+	runs_reset(db, child, &cause);
+	tap_eq_int(query_int(db, "SELECT progress IS NULL AND stage IS NULL FROM runs WHERE id = 2"),
+		   1, "a requeued run has no progress");
 	if (cause)
 		tap_diag("%s", cause);
 	db_close(db);
