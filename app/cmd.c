@@ -6,6 +6,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "app/cmd.h"
 #include "app/table.h"
@@ -47,6 +49,8 @@ static const struct cmd_option_info cmd_options[] = {
 	 "print the points, how many are done and an estimated time; run nothing"},
 	{"--resume", NULL, NULL, CMD_OPT_RESUME,
 	 "also run the points that failed, were cancelled, or whose worker is gone"},
+	{"--mono", NULL, NULL, CMD_OPT_MONO,
+	 "the workbench without colours (also when NO_COLOR is set)"},
 	{"--version", NULL, NULL, CMD_OPT_VERSION, "print qbench's version and exit"},
 	{"--help", "-h", NULL, CMD_OPT_HELP, "print the command's help and exit"},
 };
@@ -139,6 +143,35 @@ const char *
 cmd_last_error(void)
 {
 	return cmd_last_error_buf[0] ? cmd_last_error_buf : NULL;
+}
+
+char *
+cmd_find_sweep(const char *name)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	char *exedir = NULL;
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash)
+			exedir = xasprintf("%.*s/experiments", (int)(slash - exe), exe);
+	}
+	const char *dirs[] = {getenv("QBENCH_SWEEPS"), exedir, QB_PKGDATADIR "/experiments"};
+	const char *ext = strstr(name, ".sweep") ? "" : ".sweep";
+	char *found = NULL;
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && !found; i++) {
+		struct stat st;
+		if (!dirs[i] || !*dirs[i])
+			continue;
+		char *path = xasprintf("%s/%s%s", dirs[i], name, ext);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			found = path;
+		else
+			free(path);
+	}
+	free(exedir);
+	return found;
 }
 
 int

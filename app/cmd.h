@@ -42,7 +42,8 @@ enum cmd_option {
 	CMD_OPT_DRY_RUN = 4096,
 	CMD_OPT_RESUME = 8192,
 	CMD_OPT_SORT = 16384,
-	CMD_OPT_ALL = 32768
+	CMD_OPT_ALL = 32768,
+	CMD_OPT_MONO = 65536
 };
 /* Options every command takes. */
 #define CMD_OPT_GLOBAL (CMD_OPT_DB | CMD_OPT_VERSION | CMD_OPT_HELP)
@@ -67,6 +68,7 @@ struct cmd_ctx {
 	const char *sort;	     /* --sort COLUMN (a leading '-' sorts descending) */
 	int jobs;		     /* -j N (0 when not given) */
 	int dry_run, resume, all;    /* --dry-run, --resume, --all */
+	int mono;		     /* --mono (or NO_COLOR set) */
 	long long run_id;	     /* qbench job: the run this process claimed (0 otherwise) */
 	unsigned given;	     /* enum cmd_option bits given on the command line */
 };
@@ -126,6 +128,13 @@ const struct cmd_option_info *cmd_option_at(int i);
 
 /* "usage: qbench NAME ARGS [options]" for entry e into f (one line). */
 void cmd_print_usage(FILE *f, const struct cmd_entry *e);
+/*
+ * A shipped sweep: "quick" or "quick.sweep" in $QBENCH_SWEEPS, beside the
+ * executable (the build tree's experiments/), or the installed
+ * experiments/ folder. Returns the path (malloc'd), or NULL when none has it.
+ */
+char *cmd_find_sweep(const char *name);
+
 /* The top-level usage: synopsis and the command list (for `qbench` and `qbench help`). */
 void cmd_print_overview(FILE *f);
 

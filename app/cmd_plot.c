@@ -732,8 +732,11 @@ kind_pareto(struct plot_req *r, int argc, char **argv)
 	if ((ret = results_of(r, "pareto", a.other, a.nother, names, 2, &res)) != CMD_EXIT_OK ||
 	    (ret = need_col("pareto", res, x, "x", &cx)) != CMD_EXIT_OK ||
 	    (ret = need_col("pareto", res, y, "y", &cy)) != CMD_EXIT_OK ||
-	    (ret = need_col("pareto", res, by, "by", &cb)) != CMD_EXIT_OK)
+	    (a.val[2] && (ret = need_col("pareto", res, by, "by", &cb)) != CMD_EXIT_OK))
 		goto out;
+	/* the default grouping (scheme) falls back to one group when no run has a scheme */
+	if (!a.val[2])
+		cb = results_col_find(res, by);
 	groups = xcalloc((size_t)res->nrows, sizeof *groups);
 	pts = xcalloc((size_t)res->nrows, sizeof *pts);
 	int ng = 0, runs = 0;
@@ -741,8 +744,8 @@ kind_pareto(struct plot_req *r, int argc, char **argv)
 	for (int i = 0; i < res->nrows; i++) {
 		const struct results_cell *gx = results_cell(res, i, cx),
 					  *gy = results_cell(res, i, cy);
-		const struct results_cell *gb = results_cell(res, i, cb);
-		const char *name = gb->text ? gb->text : none;
+		const struct results_cell *gb = cb >= 0 ? results_cell(res, i, cb) : NULL;
+		const char *name = gb && gb->text ? gb->text : none;
 		int k = 0;
 		while (k < ng && strcmp(groups[k], name) != 0)
 			k++;

@@ -49,35 +49,53 @@ struct sweep_ui {
 	int bad;	/* failed, diverged or cancelled */
 };
 
-/* A .sweep path as given, else a shipped sweep of that name. Malloc'd, or NULL. */
+/* A .sweep path as given, else a shipped sweep of that name (malloc'd). */
 static char *
 sweep_find_file(const char *arg)
 {
 	struct stat st;
-	if (stat(arg, &st) == 0 || strchr(arg, '/'))
+	char *shipped;
+	if (stat(arg, &st) == 0 || strchr(arg, '/') || !(shipped = cmd_find_sweep(arg)))
 		return xstrdup(arg);
-	const char *dirs[] = {getenv("QBENCH_SWEEPS"), QB_PKGDATADIR "/experiments"};
-	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-		if (!dirs[i] || !*dirs[i])
-			continue;
-		const char *ext = strstr(arg, ".sweep") ? "" : ".sweep";
-		char *path = xasprintf("%s/%s%s", dirs[i], arg, ext);
-		if (stat(path, &st) == 0)
-			return path;
-		free(path);
-	}
-	return xstrdup(arg);
+	return shipped;
 }
 
-/* Parses the arguments: one file, or lines. */
+/* sweep:ID: the sweep recorded in the database, parsed again from its spec. */
 static int
-sweep_parse(int argc, char **argv, struct sweep **out)
+sweep_parse_recorded(const struct cmd_ctx *ctx, const char *ref, struct sweep **out)
+{
+	long long id;
+	struct db *db = NULL;
+	char *name = NULL, *spec = NULL, *cause = NULL;
+	int ret;
+	if (cmd_parse_run_id(ref + 6, &id) < 0)
+		return cmd_error(CMD_EXIT_USAGE, "bad sweep reference '%s' (sweep:ID)", ref);
+	if ((ret = cmd_open_db(ctx, 0, &db)) != CMD_EXIT_OK)
+		return ret;
+	char file[64];
+	snprintf(file, sizeof file, "sweep %lld", id);
+	if (runs_sweep_get(db, id, &name, &spec, &cause) < 0)
+		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
+	else if (sweep_parse_text(out, file, name, spec, &cause) < 0)
+		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
+	db_close(db);
+	free(name);
+	free(spec);
+	free(cause);
+	return ret;
+}
+
+/* Parses the arguments: one file, a recorded sweep, or lines. */
+static int
+sweep_parse(const struct cmd_ctx *ctx, int argc, char **argv, struct sweep **out)
 {
 	char *cause = NULL;
 	int ret = CMD_EXIT_OK, rc;
+	if (argc == 1 && strncmp(argv[0], "sweep:", 6) == 0)
+		return sweep_parse_recorded(ctx, argv[0], out);
 	if (argc == 0)
 		return cmd_error(CMD_EXIT_USAGE,
-				 "usage: qbench sweep FILE.sweep | k=v ... [-j N] [--dry-run] "
+				 "usage: qbench sweep FILE.sweep | sweep:ID | k=v ... [-j N] [--dry-run] "
 				 "[--resume] [--force]");
 	if (argc == 1 && !strchr(argv[0], '=') && argv[0][0] != ':') {
 		char *path = sweep_find_file(argv[0]);
@@ -128,33 +146,27 @@ sweep_print_plan(struct db *db, const struct runner_plan *p, int jobs)
 	struct table *t = table_new(4, (const char *const[]){"run", "status", "estimate", "point"});
 	table_align_right(t, 0);
 	table_align_right(t, 2);
-	int done = 0, todo = 0, unknown = 0;
-	double total = 0;
+	struct runner_summary sum;
+	double *est = xmalloc(((size_t)p->n + 1) * sizeof *est);
+	runner_plan_summary(db, p, NULL, 0, est, &sum);
 	for (int i = 0; i < p->n; i++) {
 		const struct runner_point *pt = &p->v[i];
-		char id[32] = "-", est[48] = "";
+		char id[32] = "-", dur[48] = "";
 		if (pt->run_id)
 			snprintf(id, sizeof id, "%lld", (long long)pt->run_id);
-		if (pt->status == RUN_DONE) {
-			done++;
-		} else {
-			double s = runner_estimate(db, pt->cfg);
-			todo++;
-			if (isfinite(s))
-				total += s;
-			else
-				unknown++;
-			format_duration(est, sizeof est, s);
-		}
+		if (pt->status != RUN_DONE)
+			format_duration(dur, sizeof dur, est[i]);
 		const char *status = pt->run_id ? run_status_name(pt->status) : "new";
-		table_add_row(t, (const char *const[]){id, status, est, pt->label});
+		table_add_row(t, (const char *const[]){id, status, dur, pt->label});
 	}
+	free(est);
 	table_print(t, stdout, "");
 	table_free(t);
 	char buf[64];
+	int todo = sum.to_run, unknown = sum.unknown;
 	int slots = jobs < todo ? jobs : todo;
-	format_duration(buf, sizeof buf, slots > 0 ? total / slots : 0);
-	printf("%d points: %d done, %d to run", p->n, done, todo);
+	format_duration(buf, sizeof buf, slots > 0 ? sum.estimate_s / slots : 0);
+	printf("%d points: %d done, %d to run", sum.runs, sum.done, todo);
 	if (todo && unknown == todo)
 		printf("; no similar finished run to estimate the time from");
 	else if (todo)
@@ -318,7 +330,7 @@ sweep_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	struct db *db = NULL;
 	char *cause = NULL, *exe = NULL;
 	int ret;
-	if ((ret = sweep_parse(argc, argv, &s)) != CMD_EXIT_OK)
+	if ((ret = sweep_parse(ctx, argc, argv, &s)) != CMD_EXIT_OK)
 		goto out;
 	if (sweep_expand(s, &pts, &cause) < 0) {
 		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
@@ -413,11 +425,12 @@ out:
 
 const struct cmd_entry cmd_sweep_entry = {
 	.name = "sweep",
-	.args = "FILE.sweep | k=v ...",
+	.args = "FILE.sweep | sweep:ID | k=v ...",
 	.options = CMD_OPT_QUIET | CMD_OPT_FORCE | CMD_OPT_JOBS | CMD_OPT_DRY_RUN | CMD_OPT_RESUME,
 	.summary = "run a sweep of points in parallel, skipping finished ones",
-	.help = "Expands a sweep (a .sweep file, a shipped sweep by name such as 'quick', or "
-		"key=value lines on the command line: lists a,b,c, ranges lo..hi and "
+	.help = "Expands a sweep (a .sweep file, a shipped sweep by name such as 'quick', "
+		"sweep:ID for a sweep recorded in the database, or key=value lines on the "
+		"command line: lists a,b,c, ranges lo..hi and "
 		"range(a,b,step), ':zip(k1,k2)', ':where EXPR', ':exclude k=v,...') into "
 		"points, records them as queued runs and runs them with -j worker processes "
 		"('qbench job'), then prints the sweep's results. A point whose configuration "

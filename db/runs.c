@@ -668,7 +668,8 @@ runs_sweep_open(struct db *db, const char *name, const char *spec, int create, i
 	static const char sql_new[] = "INSERT INTO sweeps (name, spec) VALUES (?1, ?2)";
 	*id = 0;
 	*created = 0;
-	if (db_begin(db, cause) < 0)
+	/* a lookup alone takes no write lock (a dry run must not wait for workers) */
+	if (create && db_begin(db, cause) < 0)
 		return -1;
 	sqlite3_stmt *st = db_stmt(db, sql_find, cause);
 	if (!st)
@@ -693,9 +694,10 @@ runs_sweep_open(struct db *db, const char *name, const char *spec, int create, i
 		*id = sqlite3_last_insert_rowid(db_sqlite(db));
 		*created = 1;
 	}
-	return db_commit(db, cause);
+	return create ? db_commit(db, cause) : 0;
 fail:
-	db_rollback(db);
+	if (create)
+		db_rollback(db);
 	return -1;
 }
 
@@ -812,18 +814,44 @@ runs_clear_records(struct db *db, int64_t id, char **cause)
 }
 
 int
-runs_find_worker(struct db *db, const char *worker, int64_t *id, char **cause)
+runs_find_worker(struct db *db, const char *worker, int64_t since, int64_t *id, char **cause)
 {
+	/* started_at has second precision: a claim in the second of `since` counts */
 	static const char sql[] =
-		"SELECT id FROM runs WHERE worker = ?1 ORDER BY started_at DESC, id DESC LIMIT 1";
+		"SELECT id FROM runs WHERE worker = ?1 AND started_at >= "
+		"strftime('%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch') "
+		"ORDER BY started_at DESC, id DESC LIMIT 1";
 	sqlite3_stmt *st = db_stmt(db, sql, cause);
 	if (!st)
 		return -1;
 	sqlite3_bind_text(st, 1, worker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, since);
 	int rc = sqlite3_step(st);
 	*id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_fail(db, cause, "cannot look up a worker's run");
 	return 0;
+}
+
+int
+runs_sweep_get(struct db *db, int64_t id, char **name, char **spec, char **cause)
+{
+	static const char sql[] = "SELECT name, spec FROM sweeps WHERE id = ?1";
+	*name = *spec = NULL;
+	sqlite3_stmt *st = db_stmt(db, sql, cause);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*name = column_strdup(st, 0);
+		*spec = column_strdup(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return err_set(cause, "no sweep %lld in %s", (long long)id, db_path(db));
+	return db_fail(db, cause, "cannot read a sweep");
 }

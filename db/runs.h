@@ -184,6 +184,8 @@ void run_table_free(struct run_table *t);
 int runs_sweep_open(struct db *db, const char *name, const char *spec, int create, int64_t *id,
 		    int *created, char **cause);
 int runs_sweep_add(struct db *db, int64_t sweep_id, int64_t run_id, int position, char **cause);
+/* The name and canonical spec of sweep id (malloc'd); -1 with "no sweep N" when missing. */
+int runs_sweep_get(struct db *db, int64_t id, char **name, char **spec, char **cause);
 
 /*
  * Claims a run for worker ("host:pid") in one transaction: run id when id > 0,
@@ -206,7 +208,13 @@ int runs_heartbeat(struct db *db, int64_t id, double progress, const char *stage
  * changing its status: a claimed run starting again from scratch.
  */
 int runs_clear_records(struct db *db, int64_t id, char **cause);
-/* The most recently started run of worker, in *id (0 when none). */
-int runs_find_worker(struct db *db, const char *worker, int64_t *id, char **cause);
+/*
+ * The most recently started run of worker that started at or after `since`
+ * (seconds since the epoch: when the worker was started, so that a run of an
+ * earlier process with the same pid is not taken for its), in *id (0 when
+ * none).
+ */
+int runs_find_worker(struct db *db, const char *worker, int64_t since, int64_t *id,
+		     char **cause);
 
 #endif

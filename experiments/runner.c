@@ -432,6 +432,182 @@ runner_estimate(struct db *db, const struct config *cfg)
 	return NAN;
 }
 
+/*
+ * The memo: an open-addressing hash table from a configuration's JSON, with
+ * seed and threads at their defaults (runner_estimate reads neither), to its
+ * estimate. It is valid for the finished runs it was filled from, known by
+ * their count and the sums of their ids and times (db_state).
+ */
+struct memo_entry {
+	char *key; /* NULL: a free slot */
+	double value;
+};
+
+struct runner_estimates {
+	struct memo_entry *v;
+	size_t n, cap;	  /* cap is 0 or a power of two; n <= cap / 2 */
+	struct db *db;	  /* the database it was filled from */
+	double state[3];  /* db_state() of db then */
+};
+
+struct runner_estimates *
+runner_estimates_new(void)
+{
+	return xcalloc(1, sizeof(struct runner_estimates));
+}
+
+static void
+memo_clear(struct runner_estimates *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->v[i].key);
+	free(m->v);
+	m->v = NULL;
+	m->n = m->cap = 0;
+}
+
+void
+runner_estimates_free(struct runner_estimates *m)
+{
+	if (!m)
+		return;
+	memo_clear(m);
+	free(m);
+}
+
+/* The slot of key: where it is, or the free slot where it goes. */
+static struct memo_entry *
+memo_slot(const struct runner_estimates *m, const char *key)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (const char *c = key; *c; c++)
+		h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	for (size_t i = (size_t)h & (m->cap - 1);; i = (i + 1) & (m->cap - 1))
+		if (!m->v[i].key || strcmp(m->v[i].key, key) == 0)
+			return &m->v[i];
+}
+
+/* Records key (taken over) with its estimate. */
+static void
+memo_put(struct runner_estimates *m, char *key, double value)
+{
+	if (2 * (m->n + 1) > m->cap) {
+		struct memo_entry *old = m->v;
+		size_t ncap = m->cap ? 2 * m->cap : 64, oldcap = m->cap;
+		m->v = xcalloc(ncap, sizeof *m->v);
+		m->cap = ncap;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].key)
+				*memo_slot(m, old[i].key) = old[i];
+		free(old);
+	}
+	struct memo_entry *e = memo_slot(m, key);
+	if (e->key) {
+		free(key);
+	} else {
+		e->key = key;
+		m->n++;
+	}
+	e->value = value;
+}
+
+/*
+ * What estimates are made from: the done runs with a time_s result, as
+ * their count and the sums of their ids and times (all 0 when the query
+ * fails, which only costs the memo).
+ */
+static void
+db_state(struct db *db, double state[3])
+{
+	static const char sql[] =
+		"SELECT count(*), total(r.id), total(x.value) FROM results x JOIN runs r "
+		"ON r.id = x.run_id WHERE x.name = 'time_s' AND r.status = 'done'";
+	sqlite3_stmt *st = db_stmt(db, sql, NULL);
+	state[0] = state[1] = state[2] = 0;
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		for (int i = 0; i < 3; i++)
+			state[i] = sqlite3_column_double(st, i);
+	if (st)
+		sqlite3_reset(st);
+}
+
+/* The memo's key of cfg: its JSON with seed and threads at their defaults (malloc'd). */
+static char *
+memo_key(const struct config *cfg)
+{
+	struct config *c = config_dup(cfg);
+	config_unset(c, "seed");
+	config_unset(c, "threads");
+	char *key = config_json(c);
+	config_free(c);
+	return key;
+}
+
+/*
+ * The estimate of cfg from the memo, else from the database unless the
+ * budget is spent (t0 its start; *computed estimates made since, at least
+ * one is always made): then NaN and *pending is set.
+ */
+static double
+memo_estimate(struct runner_estimates *m, struct db *db, const struct config *cfg, double t0,
+	      double budget_s, int *computed, int *pending)
+{
+	char *key = memo_key(cfg);
+	struct memo_entry *e = m->cap ? memo_slot(m, key) : NULL;
+	double s = NAN;
+	*pending = 0;
+	if (e && e->key) {
+		s = e->value;
+		free(key);
+	} else if (budget_s > 0 && *computed && util_now() - t0 > budget_s) {
+		*pending = 1;
+		free(key);
+	} else {
+		s = runner_estimate(db, cfg);
+		memo_put(m, key, s);
+		(*computed)++;
+	}
+	return s;
+}
+
+void
+runner_plan_summary(struct db *db, const struct runner_plan *p, struct runner_estimates *memo,
+		    double budget_s, double *est, struct runner_summary *out)
+{
+	struct runner_estimates *own = memo ? NULL : runner_estimates_new();
+	struct runner_estimates *m = memo ? memo : own;
+	double state[3], t0 = util_now();
+	int computed = 0;
+	db_state(db, state);
+	if (m->db != db || memcmp(m->state, state, sizeof state) != 0) {
+		memo_clear(m);
+		m->db = db;
+		memcpy(m->state, state, sizeof state);
+	}
+	memset(out, 0, sizeof *out);
+	out->runs = p->n;
+	for (int i = 0; i < p->n; i++) {
+		double s = NAN;
+		int pending = 0;
+		if (p->v[i].status == RUN_DONE) {
+			out->done++;
+		} else {
+			s = memo_estimate(m, db, p->v[i].cfg, t0, budget_s, &computed, &pending);
+			out->to_run++;
+			out->pending += pending;
+			if (isfinite(s))
+				out->estimate_s += s;
+			else if (!pending)
+				out->unknown++;
+		}
+		if (est)
+			est[i] = s;
+	}
+	if (out->to_run && out->unknown + out->pending == out->to_run)
+		out->estimate_s = NAN;
+	runner_estimates_free(own);
+}
+
 /* ---------------------------------------------------------------- running */
 
 struct worker {
@@ -439,6 +615,7 @@ struct worker {
 	int fd;			/* read end of its stderr, -1 once at EOF */
 	int64_t run_id;		/* the run it claimed, 0 until known */
 	int reported;		/* the started event was sent */
+	time_t since;		/* when it was started (its runs start then or later) */
 	char name[300];		/* "host:pid" */
 	char tail[RUNNER_TAIL];
 	size_t ntail;
@@ -487,6 +664,7 @@ spawn_worker(const struct runner_opts *o, int threads, struct worker *w, char **
 	char sweep[32], nthreads[16];
 	snprintf(sweep, sizeof sweep, "%lld", (long long)o->sweep_id);
 	snprintf(nthreads, sizeof nthreads, "%d", threads);
+	time_t before = time(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
@@ -516,6 +694,7 @@ spawn_worker(const struct runner_opts *o, int threads, struct worker *w, char **
 	fcntl(fds[0], F_SETFD, FD_CLOEXEC);
 	memset(w, 0, sizeof *w);
 	w->pid = pid;
+	w->since = before;
 	w->fd = fds[0];
 	char host[256] = "?";
 	gethostname(host, sizeof host - 1);
@@ -561,7 +740,7 @@ worker_ended(struct db *db, struct worker *w, int status, const struct runner_ev
 {
 	if (w->fd >= 0)
 		drain(w);
-	if (!w->run_id && runs_find_worker(db, w->name, &w->run_id, cause) < 0)
+	if (!w->run_id && runs_find_worker(db, w->name, w->since, &w->run_id, cause) < 0)
 		return -1;
 	if (w->run_id) {
 		struct run_info *r = NULL;
@@ -655,7 +834,7 @@ runner_run(struct db *db, const struct runner_opts *o, const struct runner_event
 		int pending = 0;
 		for (int i = 0; i < nw && ret == 0; i++) {
 			if (!ws[i].run_id &&
-			    runs_find_worker(db, ws[i].name, &ws[i].run_id, cause) < 0)
+			    runs_find_worker(db, ws[i].name, ws[i].since, &ws[i].run_id, cause) < 0)
 				ret = -1;
 			if (ws[i].run_id && !ws[i].reported) {
 				ws[i].reported = 1;

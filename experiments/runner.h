@@ -99,6 +99,44 @@ int runner_worker_gone(const char *worker, const char *heartbeat_at);
  */
 double runner_estimate(struct db *db, const struct config *cfg);
 
+/*
+ * A memo of runner_estimate() for runner_plan_summary, kept by a caller that
+ * sums up plans again and again (a screen, on every keypress). It holds the
+ * estimates of the configurations it has seen (estimates do not depend on
+ * seed and threads, so a seed axis costs one estimate), and forgets them by
+ * itself once the database's finished runs change. Free with
+ * runner_estimates_free() (NULL is a no-op).
+ */
+struct runner_estimates;
+struct runner_estimates *runner_estimates_new(void);
+void runner_estimates_free(struct runner_estimates *m);
+
+/* What a plan has left to run, and how long that should take. */
+struct runner_summary {
+	int runs;	   /* runs of the plan (its distinct points and float parents) */
+	int done;	   /* runs that are done */
+	int to_run;	   /* runs that are not done (runs - done) */
+	int unknown;	   /* runs to run without a similar finished run (NaN estimate) */
+	int pending;	   /* runs to run not estimated yet: the time budget ran out */
+	/* seconds of the runs to run one after the other: the sum of the estimates
+	 * that are known; 0 when nothing is to run, NaN when no estimate is known */
+	double estimate_s;
+};
+
+/*
+ * Sums up plan p (as runner_plan made it): what is done, what is left, and
+ * runner_estimate() of each run left. memo is the caller's memo (see above),
+ * or NULL for one that lasts this call only. With budget_s > 0, no new
+ * estimate is computed once budget_s seconds have passed (but at least one
+ * is): the runs left without one are pending, and a later call with the same
+ * memo goes on from there; with 0, every run is estimated. With est not NULL, est[i] (p->n
+ * entries, the caller's) is run i's estimate: NaN for a done run, a pending
+ * one, and one without a similar finished run. Never fails: an estimate the
+ * database cannot give is unknown.
+ */
+void runner_plan_summary(struct db *db, const struct runner_plan *p, struct runner_estimates *memo,
+			 double budget_s, double *est, struct runner_summary *out);
+
 /* How the workers are started. */
 struct runner_opts {
 	const char *exe;	/* the qbench executable */

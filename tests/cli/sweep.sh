@@ -45,6 +45,8 @@ golden sweep-run 0 sweep $pts -j 2 --quiet
 golden sweep-run-again 0 sweep $pts -j 2 --quiet
 golden sweep-dry-after 0 sweep $pts --dry-run
 golden sweep-ls 0 ls sweep=cli lr=0.1
+golden sweep-recorded 0 sweep sweep:1 --dry-run
+golden sweep-err-recorded 3 sweep sweep:9
 NUMBERS=0
 
 # qbench job: nothing to claim, a done run, an unknown run, bad arguments.

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -229,8 +230,11 @@ test_claim(void)
 	runs_claim(db, 0, sweep, "h:4", &got, &cause);
 	tap_eq_int((int)got, (int)child, "the child once its parent is done");
 	tap_eq_int(query_int(db, "SELECT attempts FROM runs WHERE id = 2"), 1, "one attempt counted");
-	runs_find_worker(db, "h:4", &got, &cause);
+	runs_find_worker(db, "h:4", time(NULL) - 5, &got, &cause);
 	tap_eq_int((int)got, (int)child, "the worker's run is found by its name");
+	runs_find_worker(db, "h:4", time(NULL) + 5, &got, &cause);
+	tap_eq_int((int)got, 0,
+		   "a run claimed before a worker started is not its (a reused pid)");
 	struct run_info *r = NULL;
 	runs_get(db, child, &r, &cause);
 	tap_ok(r && r->progress == 0 && r->stage == NULL, "a claimed run starts at progress 0");
