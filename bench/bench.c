@@ -17,13 +17,15 @@
  *    over many trivial points (an evaluation of 16 images) minus the time the
  *    jobs themselves report, i.e. spawning the worker, opening the database,
  *    claiming, loading, and recording the results;
+ *  - the workbench: one redraw of the Runs screen (200x60, full repaint)
+ *    over a database of 10,000 runs;
  *  - training (batch 128) and inference (batch 256) images/s of the zoo
  *    models on Fashion-MNIST, and of the cnn under quantization-aware
  *    training (uniform W4A4, APoT W3A3, LCQ W2A2, QNN W1A1), through the
  *    same train_run/train_evaluate that `qbench train` uses.
  * Every figure printed is measured here; nothing is typed in.
  *
- * Usage: bench [gemm | quant | ptq | runner | models | MODEL]: no argument runs every
+ * Usage: bench [gemm | quant | ptq | runner | tui | models | MODEL]: no argument runs every
  * section (`make bench`); a section name runs that one, a zoo model name the
  * models section for that model alone. `bench --help` lists the sections.
  */
@@ -49,6 +51,9 @@
 #include "engine/threads.h"
 #include "engine/train.h"
 #include "engine/util.h"
+#include "app/tui/tui.h"
+#include "db/db.h"
+#include "tests/unit/testdata.h"
 
 /* Calls fn until at least min_s seconds have passed (no warm-up); returns calls per second. */
 static double
@@ -719,12 +724,61 @@ out:
 	return rc;
 }
 
+/* The tui section: the Runs screen redrawn over 10,000 runs. */
+#define BENCH_TUI_RUNS 10000
+static int
+bench_tui(void)
+{
+	char dir[] = "/tmp/qbench-bench-XXXXXX";
+	char *cause = NULL, *path = NULL;
+	struct db *db = NULL;
+	int rc = -1;
+	printf("Workbench, Runs screen of %d runs, 200x60, full repaint:\n", BENCH_TUI_RUNS);
+	if (!mkdtemp(dir)) {
+		fprintf(stderr, "bench: mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	path = xasprintf("%s/tui.db", dir);
+	if (db_open(&db, path, DB_OPEN_CREATE, &cause) < 0 ||
+	    testdata_runs_db(db, BENCH_TUI_RUNS, &cause) < 0) {
+		fprintf(stderr, "bench: %s\n", cause ? cause : "?");
+		goto out;
+	}
+	db_close(db);
+	db = NULL;
+	struct tui_options o = {.db_path = path, .exe = "qbench"};
+	double load0 = util_now(), draw_s;
+	if (tui_bench_draw(&o, TUI_SCREEN_RUNS, 60, 200, 1, &draw_s, &cause) < 0) {
+		fprintf(stderr, "bench: %s\n", cause);
+		goto out;
+	}
+	double first = util_now() - load0;
+	if (tui_bench_draw(&o, TUI_SCREEN_RUNS, 60, 200, 200, &draw_s, &cause) < 0) {
+		fprintf(stderr, "bench: %s\n", cause);
+		goto out;
+	}
+	printf("  open and first draw %.1f ms; redraw %.2f ms (target: under 20 ms)\n",
+	       1e3 * first, 1e3 * draw_s);
+	rc = 0;
+out:
+	db_close(db);
+	free(cause);
+	if (path)
+		unlink(path);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	run_quiet(cmd);
+	free(path);
+	return rc;
+}
+
 /* The sections, in the order a full run prints them. */
 enum bench_section {
 	BENCH_GEMM,
 	BENCH_QUANT,
 	BENCH_PTQ,
 	BENCH_RUNNER,
+	BENCH_TUI,
 	BENCH_MODELS,
 	BENCH_NSECTIONS
 };
@@ -739,6 +793,7 @@ static const struct {
 			      "AdaRound and border rounding, Melem/s"},
 	[BENCH_RUNNER] = {"runner", "the sweep runner's overhead per point (spawn, claim, "
 				    "record), ms"},
+	[BENCH_TUI] = {"tui", "the workbench: a redraw of the Runs screen over 10,000 runs, ms"},
 	[BENCH_MODELS] = {"models", "zoo models (float, and the cnn quantization-aware): "
 				    "training and inference images/s on Fashion-MNIST"},
 };
@@ -795,6 +850,8 @@ main(int argc, char **argv)
 	if (run[BENCH_PTQ] && bench_ptq() < 0)
 		rc = 1;
 	if (run[BENCH_RUNNER] && bench_runner() < 0)
+		rc = 1;
+	if (run[BENCH_TUI] && bench_tui() < 0)
 		rc = 1;
 	if (run[BENCH_MODELS] && bench_models(arch) < 0)
 		rc = 1;

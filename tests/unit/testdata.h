@@ -33,4 +33,13 @@ double testdata_attr_num(const struct io_h5_group *g, const char *name);
 /* Text attribute name of g ("" when missing). */
 const char *testdata_attr_str(const struct io_h5_group *g, const char *name);
 
+struct db;
+/*
+ * Writes n synthetic ptq runs (ids 1..n: job, model, scheme, w.bits, clip and
+ * seed params; test_acc, bitops and time_s results; every tenth failed and
+ * without results) into an empty database, in one transaction of plain
+ * INSERTs: tables of thousands of runs for timing tests and benchmarks.
+ */
+int testdata_runs_db(struct db *db, int n, char **cause);
+
 #endif
