@@ -18,7 +18,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_train_entry,  &cmd_ptq_entry,   &cmd_eval_entry, &cmd_sweep_entry,
 	&cmd_job_entry,	   &cmd_ls_entry,    &cmd_show_entry, &cmd_compare_entry,
 	&cmd_export_entry, &cmd_plot_entry,  &cmd_levels_entry, &cmd_quant_entry,
-	&cmd_help_entry,
+	&cmd_tui_entry,	   &cmd_help_entry,
 };
 #define CMD_COUNT ((int)(sizeof cmd_table / sizeof cmd_table[0]))
 

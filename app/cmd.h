@@ -96,6 +96,10 @@ extern const struct cmd_entry cmd_job_entry;
 extern const struct cmd_entry cmd_compare_entry;
 extern const struct cmd_entry cmd_export_entry;
 extern const struct cmd_entry cmd_plot_entry;
+extern const struct cmd_entry cmd_tui_entry;
+
+/* Opens the workbench on this terminal (qbench alone, qbench tui); returns an exit code. */
+int cmd_tui_open(const struct cmd_ctx *ctx);
 
 struct results;
 /*

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "app/cmd.h"
-#include "app/tui/tui.h"
 #include "engine/io_h5.h"
 #include "engine/util.h"
 
@@ -43,29 +42,6 @@ unknown_option(const char *arg)
 	if (near)
 		return cmd_error(CMD_EXIT_USAGE, "unknown option '%s' (did you mean '%s'?)", arg, near);
 	return cmd_error(CMD_EXIT_USAGE, "unknown option '%s'", arg);
-}
-
-/* The workbench, on a terminal; the builder starts with the quick sweep. */
-static int
-main_tui(const struct cmd_ctx *ctx)
-{
-	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	const char *no_color = getenv("NO_COLOR");
-	char *quick = cmd_find_sweep("quick");
-	struct tui_options o = {
-		.db_path = ctx->db_path,
-		.exe = n > 0 ? exe : "qbench",
-		.sweep_file = quick,
-		.mono = ctx->mono || (no_color && *no_color),
-	};
-	char *cause = NULL;
-	io_h5_quiet();
-	int ret = tui_run(&o, &cause) < 0 ? cmd_error(CMD_EXIT_IO, "%s", cause) : CMD_EXIT_OK;
-	free(cause);
-	free(quick);
-	return ret;
 }
 
 int
@@ -148,7 +124,7 @@ main(int argc, char **argv)
 			cmd_print_overview(stdout);
 			ret = CMD_EXIT_OK;
 		} else if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
-			ret = main_tui(&ctx);
+			ret = cmd_tui_open(&ctx);
 		} else {
 			cmd_print_overview(stderr);
 			ret = CMD_EXIT_USAGE;

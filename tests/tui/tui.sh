@@ -162,4 +162,8 @@ check $? "and leaves the terminal sane"
 rc=$?
 [ $rc -eq 2 ] && grep -q '^usage: qbench' "$T/out"
 check $? "without a terminal, qbench prints its usage (exit $rc)"
+"$QBENCH" --db "$T/w/qbench.db" tui </dev/null >"$T/out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "no terminal here, so no workbench" "$T/out"
+check $? "qbench tui without a terminal says so and exits 0 (got $rc)"
 done_testing
