@@ -24,50 +24,14 @@
 #include "db/results.h"
 #include "engine/util.h"
 
-/* Counts shown with a k/M/G suffix once they have five digits or more. */
-static int
-is_count(const char *name)
-{
-	return !strcmp(name, "bitops") || !strcmp(name, "size_bits") || !strcmp(name, "macs") ||
-	       !strcmp(name, "params") || !strcmp(name, "shift_adds");
-}
-
-/* A result value for the terminal: counts with a suffix, seconds with one decimal. */
-static void
-ls_number(char *buf, size_t n, const char *name, double v)
-{
-	static const char suffix[] = "kMGTP";
-	size_t len = strlen(name);
-	if (!isfinite(v)) {
-		snprintf(buf, n, "-");
-	} else if (is_count(name) && fabs(v) >= 1e4) {
-		int k = -1;
-		while (fabs(v) >= 1e3 && k < 4) {
-			v /= 1e3;
-			k++;
-		}
-		snprintf(buf, n, "%.3g%c", v, suffix[k]);
-	} else if (len >= 6 && !strcmp(name + len - 6, "time_s")) {
-		snprintf(buf, n, "%.1f", v);
-	} else {
-		export_number(buf, n, name, v);
-	}
-}
-
 /* A result cell: the value, or grouped "mean ± std (n)". */
 static void
 ls_result(char *buf, size_t n, const char *name, const struct results_cell *c, int grouped)
 {
-	char m[40], s[40];
-	ls_number(m, sizeof m, name, c->mean);
-	if (!grouped || c->n == 0)
-		snprintf(buf, n, "%s", m);
-	else if (c->n > 1 && isfinite(c->std)) {
-		ls_number(s, sizeof s, name, c->std);
-		snprintf(buf, n, "%s \u00b1 %s (%d)", m, s, c->n);
-	} else {
-		snprintf(buf, n, "%s (%d)", m, c->n);
-	}
+	if (!grouped)
+		export_short(buf, n, name, c->mean);
+	else
+		export_short_stats(buf, n, name, c->mean, c->std, c->n, 0);
 }
 
 /* Nonzero when param column c has two different values among the rows that have one. */

@@ -96,6 +96,51 @@ export_number(char *buf, size_t n, const char *name, double v)
 		snprintf(buf, n, "%.4g", v);
 }
 
+/* Counts shown with a k/M/G suffix once they have five digits or more. */
+static int
+is_count(const char *name)
+{
+	return !strcmp(name, "bitops") || !strcmp(name, "size_bits") || !strcmp(name, "macs") ||
+	       !strcmp(name, "params") || !strcmp(name, "shift_adds");
+}
+
+void
+export_short(char *buf, size_t n, const char *name, double v)
+{
+	static const char suffix[] = "kMGTP";
+	size_t len = strlen(name);
+	if (!isfinite(v)) {
+		snprintf(buf, n, "-");
+	} else if (is_count(name) && fabs(v) >= 1e4) {
+		int k = -1;
+		while (fabs(v) >= 1e3 && k < 4) {
+			v /= 1e3;
+			k++;
+		}
+		snprintf(buf, n, "%.3g%c", v, suffix[k]);
+	} else if (len >= 6 && !strcmp(name + len - 6, "time_s")) {
+		snprintf(buf, n, "%.1f", v);
+	} else {
+		export_number(buf, n, name, v);
+	}
+}
+
+void
+export_short_stats(char *buf, size_t size, const char *name, double mean, double std, int n,
+		   int bare)
+{
+	char m[48], s[48];
+	export_short(m, sizeof m, name, mean);
+	if (n == 0 || (n == 1 && bare))
+		snprintf(buf, size, "%s", m);
+	else if (n > 1 && isfinite(std)) {
+		export_short(s, sizeof s, name, std);
+		snprintf(buf, size, "%s \u00b1 %s (%d)", m, s, n);
+	} else {
+		snprintf(buf, size, "%s (%d)", m, n);
+	}
+}
+
 /* Full-precision number text for csv and json ("" for NaN). */
 static void
 exact_number(char *buf, size_t n, double v)

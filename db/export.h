@@ -59,6 +59,19 @@ int export_format_from_path(const char *path, enum export_format *out);
  * without decimals; others with 4 significant digits; "" for NaN.
  */
 void export_number(char *buf, size_t n, const char *name, double v);
+/*
+ * The terminal form of a value (ls, the workbench): counts (bitops,
+ * size_bits, macs, params, shift_adds) of five digits or more with a k/M/G
+ * suffix ("275M"), seconds (time_s) with one decimal, "-" when missing, else
+ * as export_number().
+ */
+void export_short(char *buf, size_t n, const char *name, double v);
+/*
+ * "mean ± std (n)" in the terminal form: "mean (1)" for one run, or the bare
+ * mean when bare and n == 1 (pivot cells); the mean alone when n == 0.
+ */
+void export_short_stats(char *buf, size_t size, const char *name, double mean, double std, int n,
+			int bare);
 
 /* Writes table r in format f to out. -1 with *cause when writing fails. */
 int export_table(FILE *out, enum export_format f, const struct results *r, char **cause);

@@ -370,29 +370,6 @@ out:
 	return ret;
 }
 
-/* A stable merge sort of the ints a[0..n) by cmp(ctx, x, y). */
-static void
-sort_ints(int *a, int n, int (*cmp)(const void *ctx, int x, int y), const void *ctx)
-{
-	if (n < 2)
-		return;
-	int *tmp = xmalloc((size_t)n * sizeof *tmp);
-	for (int w = 1; w < n; w *= 2) {
-		for (int lo = 0; lo < n; lo += 2 * w) {
-			int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-			int i = lo, j = mid, k = lo;
-			while (i < mid && j < hi)
-				tmp[k++] = cmp(ctx, a[j], a[i]) < 0 ? a[j++] : a[i++];
-			while (i < mid)
-				tmp[k++] = a[i++];
-			while (j < hi)
-				tmp[k++] = a[j++];
-		}
-		memcpy(a, tmp, (size_t)n * sizeof *a);
-	}
-	free(tmp);
-}
-
 /* NULL-aware strcmp: a missing value sorts before any text. */
 static int
 text_cmp(const char *a, const char *b)
@@ -483,7 +460,7 @@ ranked_slots(const struct names *d, int (*rank)(const char *))
 	struct rank_ctx ctx = {d, rank};
 	for (int i = 0; i < d->n; i++)
 		order[i] = i;
-	sort_ints(order, d->n, rank_cmp, &ctx);
+	util_sort_ints(order, d->n, rank_cmp, &ctx);
 	return order;
 }
 
@@ -769,7 +746,7 @@ make_groups(const struct rdata *d, const struct results_opts *o, int ***rows_out
 		order[i] = i;
 	if (o->ngroup_over > 0) {
 		struct group_ctx g = {d, skip};
-		sort_ints(order, n, group_cmp, &g);
+		util_sort_ints(order, n, group_cmp, &g);
 	}
 	for (int i = 0; i < n;) {
 		int j = i + 1;
@@ -792,7 +769,7 @@ make_groups(const struct rdata *d, const struct results_opts *o, int ***rows_out
 	int *nsorted = xcalloc((size_t)n + 1, sizeof *nsorted);
 	for (int i = 0; i < ng; i++)
 		perm[i] = i;
-	sort_ints(perm, ng, first_run_cmp, rows);
+	util_sort_ints(perm, ng, first_run_cmp, rows);
 	for (int i = 0; i < ng; i++) {
 		sorted[i] = rows[perm[i]];
 		nsorted[i] = nr[perm[i]];
@@ -964,7 +941,7 @@ results_build(struct db *db, const struct query *q, const struct results_opts *o
 	perm = xmalloc(((size_t)ng + 1) * sizeof *perm);
 	for (int i = 0; i < ng; i++)
 		perm[i] = i;
-	sort_ints(perm, ng, row_cmp, &sc);
+	util_sort_ints(perm, ng, row_cmp, &sc);
 	reorder(r, perm, o->all_params);
 	*out = r;
 	r = NULL;

@@ -177,3 +177,25 @@ util_nearest(const char *s, const char *const *names, size_t n)
 	}
 	return best;
 }
+
+void
+util_sort_ints(int *a, int n, int (*cmp)(const void *ctx, int x, int y), const void *ctx)
+{
+	if (n < 2)
+		return;
+	int *tmp = xmalloc((size_t)n * sizeof *tmp);
+	for (int w = 1; w < n; w *= 2) {
+		for (int lo = 0; lo < n; lo += 2 * w) {
+			int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+			int i = lo, j = mid, k = lo;
+			while (i < mid && j < hi)
+				tmp[k++] = cmp(ctx, a[j], a[i]) < 0 ? a[j++] : a[i++];
+			while (i < mid)
+				tmp[k++] = a[i++];
+			while (j < hi)
+				tmp[k++] = a[j++];
+		}
+		memcpy(a, tmp, (size_t)n * sizeof *a);
+	}
+	free(tmp);
+}

@@ -41,4 +41,10 @@ double util_now(void);
 size_t util_edit_distance(const char *a, const char *b);
 const char *util_nearest(const char *s, const char *const *names, size_t n);
 
+/*
+ * Sorts the ints a[0..n) stably (merge sort) by cmp(ctx, x, y) < 0 when x
+ * goes before y: indices into the caller's rows, compared through ctx.
+ */
+void util_sort_ints(int *a, int n, int (*cmp)(const void *ctx, int x, int y), const void *ctx);
+
 #endif

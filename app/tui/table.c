@@ -91,55 +91,6 @@ text_width(const char *s)
 	return w;
 }
 
-/* Counts shown with a k/M/G suffix once they have five digits or more (as ls). */
-static int
-is_count(const char *name)
-{
-	return !strcmp(name, "bitops") || !strcmp(name, "size_bits") || !strcmp(name, "macs") ||
-	       !strcmp(name, "params") || !strcmp(name, "shift_adds");
-}
-
-/* A value as ls shows it: counts with a suffix, seconds with one decimal, "-" when missing. */
-static void
-format_number(char *buf, size_t n, const char *name, double v)
-{
-	static const char suffix[] = "kMGTP";
-	size_t len = strlen(name);
-	if (!isfinite(v)) {
-		snprintf(buf, n, "-");
-	} else if (is_count(name) && fabs(v) >= 1e4) {
-		int k = -1;
-		while (fabs(v) >= 1e3 && k < 4) {
-			v /= 1e3;
-			k++;
-		}
-		snprintf(buf, n, "%.3g%c", v, suffix[k]);
-	} else if (len >= 6 && !strcmp(name + len - 6, "time_s")) {
-		snprintf(buf, n, "%.1f", v);
-	} else {
-		export_number(buf, n, name, v);
-	}
-}
-
-/*
- * "mean ± std (n)" of a value over n runs; with bare, a single run's value
- * alone (pivot cells), else "mean (1)" as ls shows a one-run group.
- */
-static void
-format_stats(char *buf, size_t size, const char *name, double mean, double std, int n, int bare)
-{
-	char m[48], s[48];
-	format_number(m, sizeof m, name, mean);
-	if (n == 0 || (n == 1 && bare))
-		snprintf(buf, size, "%s", m);
-	else if (n > 1 && isfinite(std)) {
-		format_number(s, sizeof s, name, std);
-		snprintf(buf, size, "%s \u00b1 %s (%d)", m, s, n);
-	} else {
-		snprintf(buf, size, "%s (%d)", m, n);
-	}
-}
-
 /* A parameter for a narrow column: the last component of a path. */
 static const char *
 short_value(const char *v)
@@ -211,29 +162,6 @@ contains_nocase(const char *hay, const char *needle, size_t nlen)
 			return 1;
 	}
 	return 0;
-}
-
-/* A stable merge sort of a[0..n) by cmp(ctx, x, y). */
-static void
-sort_rows(int *a, int n, int (*cmp)(const void *ctx, int x, int y), const void *ctx)
-{
-	if (n < 2)
-		return;
-	int *tmp = xmalloc((size_t)n * sizeof *tmp);
-	for (int w = 1; w < n; w *= 2) {
-		for (int lo = 0; lo < n; lo += 2 * w) {
-			int mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-			int i = lo, j = mid, k = lo;
-			while (i < mid && j < hi)
-				tmp[k++] = cmp(ctx, a[j], a[i]) < 0 ? a[j++] : a[i++];
-			while (i < mid)
-				tmp[k++] = a[i++];
-			while (j < hi)
-				tmp[k++] = a[j++];
-		}
-		memcpy(a, tmp, (size_t)n * sizeof *a);
-	}
-	free(tmp);
 }
 
 static int
@@ -451,10 +379,10 @@ grid_runs(struct tt_grid *g, const struct results *r, int all)
 				break;
 			case RESULTS_COL_RESULT:
 				if (r->grouped)
-					format_stats(buf, sizeof buf, col->name, c->mean, c->std,
+					export_short_stats(buf, sizeof buf, col->name, c->mean, c->std,
 						     c->n, 0);
 				else
-					format_number(buf, sizeof buf, col->name, c->mean);
+					export_short(buf, sizeof buf, col->name, c->mean);
 				grid_set(g, i, k, buf, c->mean, isnan(c->mean));
 				break;
 			}
@@ -536,7 +464,7 @@ grid_pivot(struct tt_grid *g, const struct results *r, const struct export_pivot
 		for (int j = 0; j < p->ncols; j++) {
 			const struct export_pivot_cell *c =
 				&p->cells[(size_t)i * (size_t)p->ncols + (size_t)j];
-			format_stats(buf, sizeof buf, p->metric, c->mean, c->std, c->n, 1);
+			export_short_stats(buf, sizeof buf, p->metric, c->mean, c->std, c->n, 1);
 			grid_set(g, i, j + 1, buf, c->mean, c->n == 0);
 		}
 	}
@@ -649,7 +577,7 @@ apply_sort(struct tui_table *t, int64_t keep, int old)
 	struct sort_ctx s = {&t->g, t->sort_col, t->descending};
 	for (int i = 0; i < t->g.nrows; i++)
 		t->order[i] = i;
-	sort_rows(t->order, t->g.nrows, row_cmp, &s);
+	util_sort_ints(t->order, t->g.nrows, row_cmp, &s);
 	apply_search(t, keep, old);
 }
 
