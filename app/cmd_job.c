@@ -6,10 +6,13 @@
  * configuration, recording into the claimed run. If the job ends before the
  * engine started (a data file that went missing, a model that no longer
  * loads), the run is marked failed with the message printed, so no claimed
- * run is left running by a worker that exited.
+ * run is left running by a worker that exited. What the job prints on
+ * stderr after the claim goes to runs/ID/job.log beside the database.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app/cmd.h"
@@ -73,6 +76,32 @@ job_args(struct db *db, int64_t id, char ***argv, int *argc, char **kind)
 	return CMD_EXIT_OK;
 }
 
+/*
+ * From the claim on, stderr goes to runs/ID/job.log beside the database
+ * (appended: one file over the run's attempts), where the runner and the
+ * workbench read its tail. When the file cannot be opened, stderr stays.
+ */
+static void
+job_log_open(const struct cmd_ctx *ctx, int64_t id)
+{
+	char *rel = xasprintf("runs/%lld", (long long)id);
+	char *dir = job_db_relative(ctx->db_path, rel);
+	char *runs = job_db_relative(ctx->db_path, "runs");
+	char *path = xasprintf("%s/job.log", dir);
+	mkdir(runs, 0777);
+	mkdir(dir, 0777);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+	if (fd >= 0) {
+		fflush(stderr);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	free(rel);
+	free(dir);
+	free(runs);
+	free(path);
+}
+
 /* Fails run id if it is still running under this process (the job ended early). */
 static void
 job_close_run(const struct cmd_ctx *ctx, int64_t id, int code)
@@ -118,6 +147,7 @@ job_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		db_close(db);
 		return ret;
 	}
+	job_log_open(ctx, id);
 	char **args = NULL, *kind = NULL;
 	int nargs = 0;
 	ret = job_args(db, id, &args, &nargs, &kind);

@@ -684,8 +684,7 @@ spawn_worker(const struct runner_opts *o, int threads, struct worker *w, char **
 		close(fds[0]);
 		close(fds[1]);
 		setenv("OMP_NUM_THREADS", nthreads, 1);
-		execl(o->exe, o->exe, "--db", o->db_path, "job", "next", sweep, "--quiet",
-		      (char *)NULL);
+		execl(o->exe, o->exe, "--db", o->db_path, "job", "next", sweep, (char *)NULL);
 		dprintf(2, "qbench: cannot run %s: %s\n", o->exe, strerror(errno));
 		_exit(127);
 	}
@@ -750,13 +749,16 @@ worker_ended(struct db *db, struct worker *w, int status, const struct runner_ev
 		run_info_free(r);
 		if (orphan) {
 			char *how = describe_status(status);
-			const char *tail = tail_lines(w, 12);
+			/* what it printed after the claim is in its log; before, in the pipe */
+			char *log = runner_job_log_tail(db, w->run_id, 12);
+			const char *tail = log && *log ? log : tail_lines(w, 12);
 			char *msg = *tail ? xasprintf("worker %ld %s; its last output:\n%s",
 						      (long)w->pid, how, tail)
 					  : xasprintf("worker %ld %s", (long)w->pid, how);
 			int rc = runs_set_status(db, w->run_id, RUN_FAILED, msg, cause);
 			free(msg);
 			free(how);
+			free(log);
 			if (rc < 0)
 				return -1;
 		}
@@ -764,6 +766,42 @@ worker_ended(struct db *db, struct worker *w, int status, const struct runner_ev
 	if (ev->finished)
 		ev->finished(ev->ctx, w->run_id, (int)w->pid, status, tail_lines(w, 12));
 	return 0;
+}
+
+char *
+runner_job_log_path(struct db *db, int64_t id)
+{
+	const char *path = db_path(db), *slash = strrchr(path, '/');
+	if (!slash)
+		return xasprintf("runs/%lld/job.log", (long long)id);
+	return xasprintf("%.*s/runs/%lld/job.log", (int)(slash - path), path, (long long)id);
+}
+
+char *
+runner_job_log_tail(struct db *db, int64_t id, int lines)
+{
+	char *path = runner_job_log_path(db, id);
+	FILE *f = fopen(path, "rb");
+	free(path);
+	if (!f)
+		return NULL;
+	char buf[8192];
+	long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+	long from = size > (long)sizeof buf - 1 ? size - (long)sizeof buf + 1 : 0;
+	fseek(f, from, SEEK_SET);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* the last `lines` lines, without trailing newlines */
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	char *p = buf + n;
+	while (p > buf) {
+		if (p[-1] == '\n' && --lines == 0)
+			break;
+		p--;
+	}
+	return xstrdup(p);
 }
 
 /* Number of claimable runs of the sweep. */

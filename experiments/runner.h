@@ -137,6 +137,14 @@ struct runner_summary {
 void runner_plan_summary(struct db *db, const struct runner_plan *p, struct runner_estimates *memo,
 			 double budget_s, double *est, struct runner_summary *out);
 
+/*
+ * A worker's log: what `qbench job` printed on stderr after claiming run id,
+ * in runs/ID/job.log beside the database (malloc'd path). The tail is its
+ * last `lines` lines (malloc'd), or NULL when the file does not exist.
+ */
+char *runner_job_log_path(struct db *db, int64_t id);
+char *runner_job_log_tail(struct db *db, int64_t id, int lines);
+
 /* How the workers are started. */
 struct runner_opts {
 	const char *exe;	/* the qbench executable */

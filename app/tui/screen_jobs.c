@@ -270,8 +270,10 @@ jobs_draw(struct tui *t, int top, int h, int w)
 		attron(A_BOLD);
 		tui_text(y, 0, w, line, 1);
 		attroff(A_BOLD);
-		/* the error (a failed worker's last output) */
-		const char *e = ri->error ? ri->error : "";
+		/* a running job's log tail, or the error (a failed worker's last output) */
+		char *log = ri->status == RUN_RUNNING ? runner_job_log_tail(tui_db(t), ri->id, detail - 1)
+						      : NULL;
+		const char *e = log ? log : ri->error ? ri->error : "";
 		for (int k = 1; k < detail; k++) {
 			const char *nl = strchr(e, '\n');
 			char part[512];
@@ -279,6 +281,7 @@ jobs_draw(struct tui *t, int top, int h, int w)
 			tui_text(y + k, 0, w, *e ? part : "", 1);
 			e = nl ? nl + 1 : e + strlen(e);
 		}
+		free(log);
 	}
 }
 
