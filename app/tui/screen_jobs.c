@@ -20,11 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/cmd.h"
 #include "app/tui/tui.h"
 #include "db/db.h"
 #include "db/runs.h"
 #include "engine/util.h"
+#include "experiments/config.h"
 #include "experiments/runner.h"
 
 /* Keys shown in a job's label when the run has them. */
@@ -102,6 +102,10 @@ jobs_add(struct jobs *j, struct db *db, const char *status, int newest_first, in
 		size_t len = 0;
 		for (int p = 0; p < NLABEL; p++) {
 			const char *v = rt->params[(size_t)i * NLABEL + p];
+			const struct config_key *ck = config_key_find(label_keys[p]);
+			/* a key at its default says nothing (job and model always do) */
+			if (v && p > 1 && ck && !strcmp(v, ck->def))
+				continue;
 			if (v && len < sizeof row->label)
 				len += (size_t)snprintf(row->label + len, sizeof row->label - len, "%s%s=%s",
 							len ? " " : "", label_keys[p], v);
