@@ -34,31 +34,6 @@ ls_result(char *buf, size_t n, const char *name, const struct results_cell *c, i
 		export_short_stats(buf, n, name, c->mean, c->std, c->n, 0);
 }
 
-/* Nonzero when param column c has two different values among the rows that have one. */
-static int
-two_values(const struct results *r, int c)
-{
-	const char *first = NULL;
-	for (int i = 0; i < r->nrows; i++) {
-		const char *t = results_cell(r, i, c)->text;
-		if (!t)
-			continue;
-		if (first && strcmp(first, t) != 0)
-			return 1;
-		first = t;
-	}
-	return 0;
-}
-
-/* Nonzero when some row has a value in column c. */
-static int
-has_value(const struct results *r, int c)
-{
-	for (int i = 0; i < r->nrows; i++)
-		if (!isnan(results_cell(r, i, c)->mean))
-			return 1;
-	return 0;
-}
 
 /* A parameter for a narrow column: the last component of a path. */
 static const char *
@@ -84,14 +59,14 @@ ls_print(const struct results *r, FILE *f, int all)
 	/* column i of the printed table shows r's column cols[i], or a blank result when -1 */
 	for (int c = 0; c < r->ncols; c++)
 		if (r->cols[c].kind == RESULTS_COL_ID || r->cols[c].kind == RESULTS_COL_STATUS ||
-		    (r->cols[c].kind == RESULTS_COL_PARAM && (all || two_values(r, c)))) {
+		    (r->cols[c].kind == RESULTS_COL_PARAM && (all || results_col_distinct(r, c)))) {
 			cols[n] = c;
 			head[n++] = r->cols[c].name;
 		}
 	int acc = results_col_find(r, "test_acc"), bitops = results_col_find(r, "bitops");
 	int size = results_col_find(r, "size_bits"), time = results_col_find(r, "time_s");
-	int cost = bitops >= 0 && has_value(r, bitops) ? bitops
-		   : size >= 0 && has_value(r, size)   ? size
+	int cost = bitops >= 0 && results_col_has_value(r, bitops) ? bitops
+		   : size >= 0 && results_col_has_value(r, size)   ? size
 						       : -1;
 	int first_result = n;
 	cols[n] = acc;

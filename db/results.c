@@ -963,3 +963,27 @@ out:
 	rdata_done(&d);
 	return ret;
 }
+
+int
+results_col_distinct(const struct results *r, int c)
+{
+	const char *first = NULL;
+	for (int i = 0; i < r->nrows; i++) {
+		const char *t = results_cell(r, i, c)->text;
+		if (!t)
+			continue;
+		if (first && strcmp(first, t) != 0)
+			return 1;
+		first = t;
+	}
+	return 0;
+}
+
+int
+results_col_has_value(const struct results *r, int c)
+{
+	for (int i = 0; i < r->nrows; i++)
+		if (!isnan(results_cell(r, i, c)->mean))
+			return 1;
+	return 0;
+}

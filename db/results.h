@@ -112,4 +112,9 @@ const char *results_metric_help(const char *name);
  */
 int results_metric_better(const char *name);
 
+/* Nonzero when text column c has two different texts among the rows that have one. */
+int results_col_distinct(const struct results *r, int c);
+/* Nonzero when some row has a number in column c. */
+int results_col_has_value(const struct results *r, int c);
+
 #endif

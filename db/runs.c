@@ -390,7 +390,7 @@ run_info_read(struct run_info *r, sqlite3_stmt *st)
 	r->stage = column_strdup(st, 15);
 }
 
-static void
+void
 run_info_done(struct run_info *r)
 {
 	free(r->key);

@@ -121,6 +121,8 @@ struct run_info {
 /* Reads run id into *out (free with run_info_free); -1 with "no run N" when missing. */
 int runs_get(struct db *db, int64_t id, struct run_info **out, char **cause);
 void run_info_free(struct run_info *r);
+/* Frees the strings of r (not r itself: for run_info structs held in arrays). */
+void run_info_done(struct run_info *r);
 
 /* An owned array of values; free the contents with run_values_done(). */
 struct run_values {

@@ -48,19 +48,8 @@ struct jobs {
 static void
 jobs_clear(struct jobs *j)
 {
-	for (int i = 0; i < j->n; i++) {
-		struct run_info *r = &j->rows[i].info;
-		free(r->key);
-		free(r->config);
-		free(r->model_path);
-		free(r->created_at);
-		free(r->started_at);
-		free(r->finished_at);
-		free(r->heartbeat_at);
-		free(r->worker);
-		free(r->error);
-		free(r->stage);
-	}
+	for (int i = 0; i < j->n; i++)
+		run_info_done(&j->rows[i].info);
 	free(j->rows);
 	j->rows = NULL;
 	j->n = 0;

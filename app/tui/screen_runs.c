@@ -215,26 +215,16 @@ runs_col(struct tui *t, struct runs *r, int dir)
 static void
 runs_export(struct tui *t, struct runs *r)
 {
-	int f = tui_ask(t, "export the table as c(sv), m(arkdown), l(atex) or j(son)? (Esc cancels)",
-			"cmljn");
-	static const char *const formats[] = {"csv", "md", "latex", "json"};
-	static const char *const exts[] = {"csv", "md", "tex", "json"};
-	int i = f == 'c' ? 0 : f == 'm' ? 1 : f == 'l' ? 2 : f == 'j' ? 3 : -1;
-	if (i < 0)
+	const char *format;
+	char *path;
+	if (tui_export_dialog(t, "the table", "runs", &format, &path) < 0)
 		return;
-	char def[64];
-	snprintf(def, sizeof def, "runs.%s", exts[i]);
-	char *path = tui_prompt(t, "export to file: ", def, NULL, NULL);
-	if (!path || !*path) {
-		free(path);
-		return;
-	}
 	/* the same rows: the filter's terms, grouping, pivot */
 	const char *args[64];
 	int n = 0;
 	args[n++] = "export";
 	args[n++] = "--format";
-	args[n++] = formats[i];
+	args[n++] = format;
 	args[n++] = "-o";
 	args[n++] = path;
 	if (tui_table_grouped(r->table) && !tui_table_pivoted(r->table)) {

@@ -218,25 +218,21 @@ plots_export(struct tui *t, struct view *v)
 static void
 compare_export(struct tui *t)
 {
-	int f = tui_ask(t, "export the runs as c(sv), m(arkdown), l(atex) or j(son)? (Esc cancels)",
-			"cmljn");
-	static const char *const formats[] = {"csv", "md", "latex", "json"};
-	static const char *const exts[] = {"csv", "md", "tex", "json"};
-	int i = f == 'c' ? 0 : f == 'm' ? 1 : f == 'l' ? 2 : f == 'j' ? 3 : -1;
-	if (i < 0)
-		return;
+	const char *format = NULL;
+	char *path = NULL;
 	int64_t *ids = NULL;
 	int tagged, n = tui_runs_selection(t, &ids, &tagged);
-	char def[64];
-	snprintf(def, sizeof def, "compare.%s", exts[i]);
-	char *path = n ? tui_prompt(t, "export to file: ", def, NULL, NULL) : NULL;
+	if (n == 0 || tui_export_dialog(t, "the runs", "compare", &format, &path) < 0) {
+		free(ids);
+		return;
+	}
 	if (path && *path) {
 		char filter[1024] = "id=";
 		size_t len = 3;
 		for (int k = 0; k < n && len < sizeof filter; k++)
 			len += (size_t)snprintf(filter + len, sizeof filter - len, "%s%lld", k ? "," : "",
 						(long long)ids[k]);
-		const char *args[] = {"export", "--format", formats[i], "--all", "-o", path, filter, NULL};
+		const char *args[] = {"export", "--format", format, "--all", "-o", path, filter, NULL};
 		char *out = NULL, *err = NULL;
 		int rc = tui_command(t, args, 0, 0, &out, &err);
 		char *nl = strchr(err, '\n');

@@ -275,31 +275,6 @@ status_of(const char *s)
 	return s && !strcmp(s, "mixed") ? TUI_TABLE_MIXED : TUI_TABLE_NONE;
 }
 
-/* Nonzero when param column c of r has two different values among the rows that have one. */
-static int
-two_values(const struct results *r, int c)
-{
-	const char *first = NULL;
-	for (int i = 0; i < r->nrows; i++) {
-		const char *s = results_cell(r, i, c)->text;
-		if (!s)
-			continue;
-		if (first && strcmp(first, s) != 0)
-			return 1;
-		first = s;
-	}
-	return 0;
-}
-
-/* Nonzero when some row of r has a value in column c. */
-static int
-has_value(const struct results *r, int c)
-{
-	for (int i = 0; i < r->nrows; i++)
-		if (!isnan(results_cell(r, i, c)->mean))
-			return 1;
-	return 0;
-}
 
 /*
  * The columns of r shown in runs mode, into src (r's column index, or -1
@@ -314,7 +289,7 @@ runs_columns(const struct results *r, int all, int *src, const char **name)
 	for (int c = 0; c < r->ncols; c++) {
 		enum results_col_kind k = r->cols[c].kind;
 		if (all || k == RESULTS_COL_ID || k == RESULTS_COL_STATUS ||
-		    (k == RESULTS_COL_PARAM && two_values(r, c))) {
+		    (k == RESULTS_COL_PARAM && results_col_distinct(r, c))) {
 			src[n] = c;
 			name[n++] = r->cols[c].name;
 		}
@@ -324,10 +299,10 @@ runs_columns(const struct results *r, int all, int *src, const char **name)
 	int bitops = results_col_find(r, "bitops"), size = results_col_find(r, "size_bits");
 	src[n] = results_col_find(r, "test_acc");
 	name[n++] = "test_acc";
-	if (bitops >= 0 && has_value(r, bitops)) {
+	if (bitops >= 0 && results_col_has_value(r, bitops)) {
 		src[n] = bitops;
 		name[n++] = "bitops";
-	} else if (size >= 0 && has_value(r, size)) {
+	} else if (size >= 0 && results_col_has_value(r, size)) {
 		src[n] = size;
 		name[n++] = "size_bits";
 	}

@@ -585,6 +585,32 @@ tui_prompt(struct tui *t, const char *prompt, const char *initial,
 	return NULL;
 }
 
+int
+tui_export_dialog(struct tui *t, const char *what, const char *base, const char **format,
+		  char **path)
+{
+	static const char *const formats[] = {"csv", "md", "latex", "json"};
+	static const char *const exts[] = {"csv", "md", "tex", "json"};
+	char q[160];
+	snprintf(q, sizeof q, "export %s as c(sv), m(arkdown), l(atex) or j(son)? (Esc cancels)",
+		 what);
+	int f = tui_ask(t, q, "cmljn");
+	int i = f == 'c' ? 0 : f == 'm' ? 1 : f == 'l' ? 2 : f == 'j' ? 3 : -1;
+	*path = NULL;
+	if (i < 0)
+		return -1;
+	char def[256];
+	snprintf(def, sizeof def, "%s.%s", base, exts[i]);
+	*path = tui_prompt(t, "export to file: ", def, NULL, NULL);
+	if (!*path || !**path) {
+		free(*path);
+		*path = NULL;
+		return -1;
+	}
+	*format = formats[i];
+	return 0;
+}
+
 /* ---------------------------------------------------------------- the command line */
 
 /* Splits a command line into words (double quotes group; no other syntax). */

@@ -104,6 +104,13 @@ void tui_color(struct tui *t, enum tui_color c, int on);
  */
 char *tui_prompt(struct tui *t, const char *prompt, const char *initial,
 		 int (*complete)(void *ctx, const char *text, char ***out, int *n), void *ctx);
+/*
+ * The export dialog: asks for a format (csv, md, latex, json) and a file
+ * (base.EXT proposed). Returns 0 with *format (static) and *path (malloc'd),
+ * or -1 when cancelled.
+ */
+int tui_export_dialog(struct tui *t, const char *what, const char *base, const char **format,
+		      char **path);
 /* Asks a question on the message line; returns the key answered (lower case). */
 int tui_ask(struct tui *t, const char *question, const char *answers);
 
