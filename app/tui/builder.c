@@ -356,7 +356,8 @@ axis_copy(struct axis *dst, const struct axis *src)
 	for (int i = 0; i < src->ncand; i++)
 		dst->cand[i] = xstrdup(src->cand[i]);
 	dst->on = xmalloc(((size_t)src->non + 1) * sizeof *dst->on);
-	memcpy(dst->on, src->on, (size_t)src->non * sizeof *dst->on);
+	if (src->non > 0)
+		memcpy(dst->on, src->on, (size_t)src->non * sizeof *dst->on);
 	dst->text = src->text ? xstrdup(src->text) : NULL;
 }
 
@@ -1129,7 +1130,8 @@ tui_builder_complete(const struct tui_builder *b, const char *prefix, char ***ou
 		const char *item = strrchr(eq, ',') ? strrchr(eq, ',') + 1 : eq + 1;
 		if (k && (base == key || parent_key(k)) && !strchr(item, '"')) {
 			offer_values(b, k, item, &v, &nv);
-			qsort(v, (size_t)nv, sizeof *v, cmp_values);
+			if (nv > 1)
+				qsort(v, (size_t)nv, sizeof *v, cmp_values);
 			for (int i = 0; i < nv; i++) {
 				char *full = xasprintf("%.*s%s", (int)(item - prefix), prefix, v[i]);
 				free(v[i]);
@@ -1137,7 +1139,7 @@ tui_builder_complete(const struct tui_builder *b, const char *prefix, char ***ou
 			}
 		}
 		free(key);
-	} else {
+	} else if (nv > 1) {
 		qsort(v, (size_t)nv, sizeof *v, cmp_values);
 	}
 	*out = v;
