@@ -379,8 +379,8 @@ estimate_with(struct db *db, const struct config *cfg, const char *const *keys, 
 	char *sql = xstrdup("SELECT avg(x.value) FROM results x JOIN runs r ON r.id = x.run_id "
 			    "WHERE x.name = 'time_s' AND r.status = 'done'");
 	int nbind = 0;
-	const char *bind[64];
-	for (int i = 0; i < nkeys && nbind < 62; i++) {
+	const char **bind = xmalloc(((size_t)nkeys * 2 + 1) * sizeof *bind);
+	for (int i = 0; i < nkeys; i++) {
 		const struct config_key *k = config_key_find(keys[i]);
 		if (!k || !config_applies(cfg, k))
 			continue;
@@ -402,6 +402,7 @@ estimate_with(struct db *db, const struct config *cfg, const char *const *keys, 
 	}
 	sqlite3_finalize(st);
 	free(sql);
+	free(bind);
 	return v;
 }
 
@@ -409,14 +410,15 @@ double
 runner_estimate(struct db *db, const struct config *cfg)
 {
 	/* 1: every key but the seed and the thread count */
-	const char *all[96];
+	const char **all = xmalloc((size_t)config_key_count() * sizeof *all);
 	int n = 0;
-	for (int i = 0; i < config_key_count() && n < 31; i++) {
+	for (int i = 0; i < config_key_count(); i++) {
 		const char *name = config_key_at(i)->name;
 		if (strcmp(name, "seed") && strcmp(name, "threads"))
 			all[n++] = name;
 	}
 	double v = estimate_with(db, cfg, all, n);
+	free(all);
 	if (isfinite(v))
 		return v;
 	static const char *const like[] = {"job",     "model",	     "epochs",	   "train.n",
