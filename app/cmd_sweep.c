@@ -45,7 +45,7 @@ struct sweep_ui {
 	struct db *db;
 	int quiet;
 	int total;	/* runs to run */
-	int started, ended;
+	int ended;
 	int bad;	/* failed, diverged or cancelled */
 };
 
@@ -139,6 +139,15 @@ sweep_cores(void)
 	return n >= 1 ? (int)n : 1;
 }
 
+/* Workers at a time: -j, else one per core, at most the runs to run (at least 1). */
+static int
+sweep_jobs(const struct cmd_ctx *ctx, int todo, int cores)
+{
+	if (ctx->jobs)
+		return ctx->jobs;
+	return todo < cores ? (todo ? todo : 1) : cores;
+}
+
 /* Prints the plan with its estimate (--dry-run). */
 static void
 sweep_print_plan(struct db *db, const struct runner_plan *p, int jobs)
@@ -196,25 +205,18 @@ sweep_on_started(void *ctx, int64_t run_id, int pid)
 {
 	struct sweep_ctx *c = ctx;
 	(void)pid;
-	c->ui.started++;
 	if (!c->ui.quiet)
 		fprintf(stderr, "run %lld started  %s\n", (long long)run_id, plan_label(c->plan, run_id));
 }
 
-/* The value of result name of run id (NaN when missing). */
+/* The value of result name among vals (NaN when missing). */
 static double
-run_result(struct db *db, int64_t id, const char *name)
+result_of(const struct run_values *vals, const char *name)
 {
-	struct run_values v = {0};
-	char *cause = NULL;
-	double x = NAN;
-	if (runs_get_results(db, id, &v, &cause) == 0)
-		for (int i = 0; i < v.n; i++)
-			if (strcmp(v.v[i].name, name) == 0)
-				x = v.v[i].value;
-	run_values_done(&v);
-	free(cause);
-	return x;
+	for (int i = 0; i < vals->n; i++)
+		if (strcmp(vals->v[i].name, name) == 0)
+			return vals->v[i].value;
+	return NAN;
 }
 
 static void
@@ -241,8 +243,13 @@ sweep_on_finished(void *ctx, int64_t run_id, int pid, int status, const char *ta
 		const char *label = plan_label(c->plan, run_id);
 		if (*label)
 			fprintf(stderr, "  %s", label);
-		double acc = run_result(ui->db, run_id, "test_acc");
-		double time = run_result(ui->db, run_id, "time_s");
+		struct run_values vals = {0};
+		if (runs_get_results(ui->db, run_id, &vals, &cause) < 0) {
+			free(cause);
+			cause = NULL;
+		}
+		double acc = result_of(&vals, "test_acc"), time = result_of(&vals, "time_s");
+		run_values_done(&vals);
 		if (isfinite(acc))
 			fprintf(stderr, "  test_acc %.4f", acc);
 		if (isfinite(time))
@@ -347,7 +354,7 @@ sweep_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		int todo = 0;
 		for (int i = 0; i < plan.n; i++)
 			todo += plan.v[i].status != RUN_DONE || ctx->force;
-		int jobs = ctx->jobs ? ctx->jobs : (todo < cores ? (todo ? todo : 1) : cores);
+		int jobs = sweep_jobs(ctx, todo, cores);
 		sweep_print_plan(db, &plan, jobs);
 		goto out;
 	}
@@ -361,7 +368,7 @@ sweep_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	if ((ret = plan_count(db, &plan, counts)) != CMD_EXIT_OK)
 		goto out;
 	int todo = counts[RUN_QUEUED];
-	int jobs = ctx->jobs ? ctx->jobs : (todo < cores ? (todo ? todo : 1) : cores);
+	int jobs = sweep_jobs(ctx, todo, cores);
 	if (!ctx->quiet) {
 		fprintf(stderr, "qbench: sweep %s (%lld): %d runs, %d done, %d to run with -j %d",
 			sweep_name(s), (long long)plan.sweep_id, plan.n, counts[RUN_DONE], todo,
