@@ -12,6 +12,8 @@
 #include "app/cmd.h"
 #include "app/table.h"
 #include "db/db.h"
+#include "db/query.h"
+#include "db/results.h"
 #include "engine/util.h"
 
 static const struct cmd_entry *const cmd_table[] = {
@@ -184,6 +186,62 @@ cmd_open_db(const struct cmd_ctx *ctx, int create, struct db **out)
 		return CMD_EXIT_IO;
 	}
 	return CMD_EXIT_OK;
+}
+
+/* The exit code of a failed query or table: database errors name the file. */
+static int
+results_fail(struct db *db, const char *cause)
+{
+	size_t n = strlen(db_path(db));
+	int io = strncmp(cause, db_path(db), n) == 0 && cause[n] == ':';
+	return cmd_error(io ? CMD_EXIT_IO : CMD_EXIT_CONFIG, "%s", cause);
+}
+
+int
+cmd_results(const struct cmd_ctx *ctx, int argc, char **argv, struct results_opts *o,
+	    struct db **db, struct results **out)
+{
+	struct query *q = NULL;
+	char **group = NULL, *cause = NULL;
+	int ngroup = 0, ret = CMD_EXIT_OK;
+	*db = NULL;
+	*out = NULL;
+	/* a word that is not a filter is a usage error, found before the database is opened */
+	for (int i = 0; i < argc; i++)
+		if (!query_is_term(argv[i])) {
+			query_parse(&q, NULL, 1, &argv[i], &cause);
+			ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
+			goto out;
+		}
+	if (ctx->group && results_group_parse(ctx->group, &group, &ngroup, &cause) < 0) {
+		ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
+		goto out;
+	}
+	if ((ret = cmd_open_db(ctx, 0, db)) != CMD_EXIT_OK)
+		goto out;
+	if (query_parse(&q, *db, argc, argv, &cause) < 0) {
+		ret = results_fail(*db, cause);
+		goto out;
+	}
+	o->group_over = (const char *const *)group;
+	o->ngroup_over = ngroup;
+	if (ctx->sort) {
+		o->descending = ctx->sort[0] == '-';
+		o->sort = ctx->sort + o->descending;
+	}
+	if (results_build(*db, q, o, out, &cause) < 0)
+		ret = results_fail(*db, cause);
+out:
+	o->group_over = NULL;
+	o->ngroup_over = 0;
+	results_group_free(group, ngroup);
+	query_free(q);
+	free(cause);
+	if (ret != CMD_EXIT_OK) {
+		db_close(*db);
+		*db = NULL;
+	}
+	return ret;
 }
 
 int

@@ -102,6 +102,18 @@ extern const struct cmd_entry cmd_tui_entry;
 int cmd_tui_open(const struct cmd_ctx *ctx);
 
 struct results;
+struct results_opts;
+/*
+ * The table of `ls` and `export`: argv are filter terms (a word that is not
+ * one is a usage error, before the database is opened), --group and --sort
+ * come from ctx, the rest of *o (all_params, a default sort) from the caller.
+ * Returns CMD_EXIT_OK with the open database in *db and the table in *out
+ * (the caller closes and frees both), or prints the error and returns its
+ * exit code (4 for a database error, 3 for a bad key or value, 2 for usage).
+ */
+int cmd_results(const struct cmd_ctx *ctx, int argc, char **argv, struct results_opts *o,
+		struct db **db, struct results **out);
+
 /*
  * Prints a results table (db/results.h) to f as `qbench ls` does: id, status,
  * the columns that vary, the main results; grouped results as mean ± std (n).

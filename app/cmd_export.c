@@ -15,15 +15,6 @@
 #include "db/results.h"
 #include "engine/util.h"
 
-/* The exit code of a failed query or table: database errors name the file. */
-static int
-export_fail(struct db *db, const char *cause)
-{
-	size_t n = strlen(db_path(db));
-	int io = strncmp(cause, db_path(db), n) == 0 && cause[n] == ':';
-	return cmd_error(io ? CMD_EXIT_IO : CMD_EXIT_CONFIG, "%s", cause);
-}
-
 /* The format from --format, else from -o's extension; a usage error otherwise. */
 static int
 export_pick_format(const struct cmd_ctx *ctx, enum export_format *f)
@@ -60,21 +51,15 @@ static int
 export_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct db *db = NULL;
-	struct query *q = NULL;
 	struct results *r = NULL;
 	struct export_pivot *p = NULL;
-	char **group = NULL, *cause = NULL, *prows = NULL, *pcols = NULL, *pmetric = NULL;
-	int ngroup = 0, ret;
+	char *cause = NULL, *prows = NULL, *pcols = NULL, *pmetric = NULL;
+	int ret;
 	enum export_format f;
-	struct results_opts o = {0};
+	/* a pivot needs its keys as columns, even when they do not vary */
+	struct results_opts o = {.all_params = ctx->all || ctx->pivot};
 	if ((ret = export_pick_format(ctx, &f)) != CMD_EXIT_OK)
 		return ret;
-	for (int i = 0; i < argc; i++)
-		if (!query_is_term(argv[i])) {
-			query_parse(&q, NULL, 1, &argv[i], &cause);
-			ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
-			goto out;
-		}
 	if (ctx->pivot && ctx->group) {
 		ret = cmd_error(CMD_EXIT_USAGE,
 				"--pivot and --group do not go together: a pivot cell "
@@ -85,28 +70,8 @@ export_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 		ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
 		goto out;
 	}
-	if (ctx->group && results_group_parse(ctx->group, &group, &ngroup, &cause) < 0) {
-		ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
+	if ((ret = cmd_results(ctx, argc, argv, &o, &db, &r)) != CMD_EXIT_OK)
 		goto out;
-	}
-	if ((ret = cmd_open_db(ctx, 0, &db)) != CMD_EXIT_OK)
-		goto out;
-	if (query_parse(&q, db, argc, argv, &cause) < 0) {
-		ret = export_fail(db, cause);
-		goto out;
-	}
-	o.group_over = (const char *const *)group;
-	o.ngroup_over = ngroup;
-	/* a pivot needs its keys as columns, even when they do not vary */
-	o.all_params = ctx->all || ctx->pivot;
-	if (ctx->sort) {
-		o.descending = ctx->sort[0] == '-';
-		o.sort = ctx->sort + o.descending;
-	}
-	if (results_build(db, q, &o, &r, &cause) < 0) {
-		ret = export_fail(db, cause);
-		goto out;
-	}
 	if (ctx->pivot && export_pivot_build(&p, r, prows, pcols, pmetric, &cause) < 0) {
 		ret = cmd_error(CMD_EXIT_CONFIG, "%s", cause);
 		goto out;
@@ -131,8 +96,6 @@ export_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 out:
 	export_pivot_free(p);
 	results_free(r);
-	query_free(q);
-	results_group_free(group, ngroup);
 	db_close(db);
 	free(prows);
 	free(pcols);

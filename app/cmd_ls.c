@@ -114,53 +114,16 @@ cmd_print_results(const struct results *r, FILE *f)
 	ls_print(r, f, 0);
 }
 
-/* The exit code of a failed query_parse or results_build: database errors name the file. */
-static int
-ls_fail(struct db *db, const char *cause)
-{
-	size_t n = strlen(db_path(db));
-	int io = strncmp(cause, db_path(db), n) == 0 && cause[n] == ':';
-	return cmd_error(io ? CMD_EXIT_IO : CMD_EXIT_CONFIG, "%s", cause);
-}
-
 static int
 ls_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct db *db = NULL;
-	struct query *q = NULL;
 	struct results *r = NULL;
-	char **group = NULL, *cause = NULL;
-	int ngroup = 0, ret = CMD_EXIT_OK;
-	struct results_opts o = {0};
-	/* A word that is not a filter is a usage error, found before the database is opened. */
-	for (int i = 0; i < argc; i++)
-		if (!query_is_term(argv[i])) {
-			query_parse(&q, NULL, 1, &argv[i], &cause);
-			ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
-			goto out;
-		}
-	if (ctx->group && results_group_parse(ctx->group, &group, &ngroup, &cause) < 0) {
-		ret = cmd_error(CMD_EXIT_USAGE, "%s", cause);
+	char *cause = NULL;
+	struct results_opts o = {.all_params = ctx->all || ctx->json, .sort = "id"};
+	int ret = cmd_results(ctx, argc, argv, &o, &db, &r);
+	if (ret != CMD_EXIT_OK)
 		goto out;
-	}
-	if ((ret = cmd_open_db(ctx, 0, &db)) != CMD_EXIT_OK)
-		goto out;
-	if (query_parse(&q, db, argc, argv, &cause) < 0) {
-		ret = ls_fail(db, cause);
-		goto out;
-	}
-	o.group_over = (const char *const *)group;
-	o.ngroup_over = ngroup;
-	o.all_params = ctx->all || ctx->json;
-	o.sort = "id";
-	if (ctx->sort) {
-		o.descending = ctx->sort[0] == '-';
-		o.sort = ctx->sort + o.descending;
-	}
-	if (results_build(db, q, &o, &r, &cause) < 0) {
-		ret = ls_fail(db, cause);
-		goto out;
-	}
 	if (ctx->json) {
 		if (export_table(stdout, EXPORT_JSON, r, &cause) < 0)
 			ret = cmd_error(CMD_EXIT_IO, "%s", cause);
@@ -169,8 +132,6 @@ ls_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 	}
 out:
 	results_free(r);
-	query_free(q);
-	results_group_free(group, ngroup);
 	db_close(db);
 	free(cause);
 	return ret;
